@@ -1,0 +1,56 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/streamlab/streamlab/internal/event"
+	"github.com/streamlab/streamlab/internal/window"
+)
+
+// windowFlags are the engine settings every role that aggregates shares.
+type windowFlags struct {
+	size, ooo, lateness, maxFuture time.Duration
+	maxEventBytes                  int
+}
+
+func (w *windowFlags) register(fs *pflag.FlagSet) {
+	d := window.DefaultConfig()
+	l := event.DefaultLimits()
+	fs.DurationVar(&w.size, "window", ms(d.SizeMs), "tumbling window size")
+	fs.DurationVar(&w.ooo, "out-of-orderness", ms(d.OutOfOrdernessMs), "bounded out-of-orderness: the watermark trails the highest event time by this much")
+	fs.DurationVar(&w.lateness, "allowed-lateness", ms(d.AllowedLatenessMs), "how long after the watermark passes a window's end late events still update it")
+	fs.DurationVar(&w.maxFuture, "max-future", ms(l.MaxFutureMs), "largest allowed skew of event_time past the message timestamp")
+	fs.IntVar(&w.maxEventBytes, "max-event-bytes", l.MaxEventBytes, "largest accepted message value in bytes")
+}
+
+func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+
+// config validates the flags and converts them to engine settings.
+func (w *windowFlags) config() (window.Config, event.Limits, error) {
+	var errs []error
+	whole := func(name string, d time.Duration, positive bool) int64 {
+		switch {
+		case d%time.Millisecond != 0:
+			errs = append(errs, fmt.Errorf("--%s %s: must be a whole number of milliseconds", name, d))
+		case positive && d <= 0:
+			errs = append(errs, fmt.Errorf("--%s %s: must be positive", name, d))
+		case d < 0:
+			errs = append(errs, fmt.Errorf("--%s %s: must not be negative", name, d))
+		}
+		return d.Milliseconds()
+	}
+	cfg := window.Config{
+		SizeMs:            whole("window", w.size, true),
+		OutOfOrdernessMs:  whole("out-of-orderness", w.ooo, false),
+		AllowedLatenessMs: whole("allowed-lateness", w.lateness, false),
+	}
+	lim := event.Limits{MaxEventBytes: w.maxEventBytes, MaxFutureMs: whole("max-future", w.maxFuture, false)}
+	if w.maxEventBytes <= 0 {
+		errs = append(errs, fmt.Errorf("--max-event-bytes %d: must be positive", w.maxEventBytes))
+	}
+	return cfg, lim, errors.Join(errs...)
+}

@@ -1,0 +1,93 @@
+// Package pipeline applies the whole of brief §5 to the messages of one
+// source partition: parse and validate (outcomes 1-5), then the window engine
+// (6-8). The offline command and the Kafka processor both drive it, so both
+// make exactly the same decisions.
+package pipeline
+
+import (
+	"time"
+
+	"github.com/streamlab/streamlab/internal/deadletter"
+	"github.com/streamlab/streamlab/internal/event"
+	"github.com/streamlab/streamlab/internal/window"
+)
+
+// Message is one raw message as the pipeline needs it.
+type Message struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	// RefMs is the reference clock for future_event: the Kafka timestamp,
+	// or the wall clock offline.
+	RefMs       int64
+	ReplayCount int
+}
+
+// Outcome is the single outcome of a message: "counted", "duplicate" or a
+// dead-letter reason.
+type Outcome string
+
+// The non-dead-letter outcomes.
+const (
+	Counted   Outcome = "counted"
+	Duplicate Outcome = "duplicate"
+)
+
+// IsDeadLetter reports whether the outcome sends the message to the DLQ.
+func (o Outcome) IsDeadLetter() bool { return o != Counted && o != Duplicate }
+
+// Outcomes lists every outcome, dead letters in check order first.
+func Outcomes() []Outcome {
+	out := make([]Outcome, 0, 8)
+	for _, r := range event.Reasons() {
+		out = append(out, Outcome(r))
+	}
+	return append(out, Duplicate, Counted)
+}
+
+// Partition processes one partition's messages in log order.
+type Partition struct {
+	Engine *window.Engine
+	Limits event.Limits
+	Now    func() time.Time // failed_at of dead letters
+	ev     event.Event
+}
+
+// NewPartition returns a processor with a fresh engine.
+func NewPartition(cfg window.Config, lim event.Limits, partition int32) (*Partition, error) {
+	eng, err := window.New(cfg, partition)
+	if err != nil {
+		return nil, err
+	}
+	return &Partition{Engine: eng, Limits: lim, Now: time.Now}, nil
+}
+
+// Process decides the outcome of m, emitting aggregates through emit and
+// the dead letter, if any, through dead.
+func (p *Partition) Process(m *Message, emit window.Emit, dead func(*deadletter.Letter)) Outcome {
+	rej := event.Parse(m.Value, m.RefMs, p.Limits, &p.ev)
+	if rej == nil {
+		switch p.Engine.Apply(&p.ev, emit) {
+		case window.Counted:
+			return Counted
+		case window.Duplicate:
+			return Duplicate
+		}
+		end := p.Engine.Config().WindowStart(p.ev.TimeMs) + p.Engine.Config().SizeMs
+		wm, _ := p.Engine.Watermark()
+		rej = &event.Rejection{Reason: event.LateEvent, TimeMs: p.ev.TimeMs, HasTime: true,
+			Detail: "event_time " + event.FormatMillis(p.ev.TimeMs) + " belongs to the window ending " +
+				event.FormatMillis(end) + ", closed for good: watermark " + event.FormatMillis(wm) +
+				" is past the window end plus the allowed lateness of " +
+				(time.Duration(p.Engine.Config().AllowedLatenessMs) * time.Millisecond).String()}
+	}
+	dead(&deadletter.Letter{
+		Reason: rej.Reason, Error: rej.Detail,
+		Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
+		FailedAt: p.Now().UTC(), EventTimeMs: rej.TimeMs, HasEventTime: rej.HasTime,
+		ReplayCount: m.ReplayCount, Key: m.Key, Value: m.Value,
+	})
+	return Outcome(rej.Reason)
+}

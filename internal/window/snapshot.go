@@ -1,0 +1,147 @@
+package window
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/streamlab/streamlab/internal/event"
+)
+
+// snapshotVersion changes whenever the layout below does.
+const snapshotVersion = 1
+
+type snapshot struct {
+	Version   int          `json:"v"`
+	Partition int32        `json:"partition"`
+	Config    Config       `json:"config"`
+	HasMax    bool         `json:"has_max"`
+	MaxTime   int64        `json:"max_time"`
+	Windows   []snapWindow `json:"windows"`
+}
+
+type snapWindow struct {
+	Start        int64            `json:"start"`
+	Emitted      bool             `json:"emitted"`
+	Revision     int64            `json:"revision"`
+	Events       int64            `json:"events"`
+	ByType       []int64          `json:"by_type"`
+	Users        []string         `json:"users"`
+	Sessions     map[string]uint8 `json:"sessions"`
+	IDs          []string         `json:"ids"`
+	ProductViews map[string]int64 `json:"product_views"`
+	Revenue      map[string]int64 `json:"revenue"`
+	Refunded     map[string]int64 `json:"refunded"`
+	LateAccepted int64            `json:"late_accepted"`
+	Duplicates   int64            `json:"duplicates"`
+}
+
+// Snapshot serialises the complete state. Restore(Snapshot()) followed by
+// the rest of the input gives exactly the output of never stopping.
+func (e *Engine) Snapshot() ([]byte, error) {
+	s := snapshot{Version: snapshotVersion, Partition: e.partition, Config: e.cfg, HasMax: e.hasMax, MaxTime: e.maxTime}
+	starts := make([]int64, 0, len(e.windows))
+	for st := range e.windows {
+		starts = append(starts, st)
+	}
+	slices.Sort(starts)
+	for _, st := range starts {
+		w := e.windows[st]
+		sw := snapWindow{
+			Start: w.start, Emitted: w.emitted, Revision: w.revision, Events: w.events,
+			ByType: w.byType[:], Sessions: w.sessions, ProductViews: w.productViews,
+			Revenue: currencyMap(w.revenue), Refunded: currencyMap(w.refunded),
+			LateAccepted: w.lateAccepted, Duplicates: w.duplicates,
+			Users: make([]string, 0, len(w.users)), IDs: make([]string, 0, len(w.ids)),
+		}
+		for u := range w.users {
+			sw.Users = append(sw.Users, u)
+		}
+		slices.Sort(sw.Users)
+		for id := range w.ids {
+			sw.IDs = append(sw.IDs, hex.EncodeToString(id[:]))
+		}
+		slices.Sort(sw.IDs)
+		s.Windows = append(s.Windows, sw)
+	}
+	b, err := json.Marshal(&s)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot partition %d: %w", e.partition, err)
+	}
+	return b, nil
+}
+
+// Restore rebuilds an engine from Snapshot's bytes. It refuses a snapshot
+// taken with other window settings: continuing it would silently mix two
+// definitions of a window.
+func Restore(cfg Config, partition int32, b []byte) (*Engine, error) {
+	var s snapshot
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("restore partition %d: %w", partition, err)
+	}
+	if s.Version != snapshotVersion {
+		return nil, fmt.Errorf("restore partition %d: snapshot version %d, want %d", partition, s.Version, snapshotVersion)
+	}
+	if s.Config != cfg {
+		return nil, fmt.Errorf("restore partition %d: state was built with %+v but the engine is configured with %+v; run with the same window settings or reset the state", partition, s.Config, cfg)
+	}
+	if s.Partition != partition {
+		return nil, fmt.Errorf("restore partition %d: snapshot belongs to partition %d", partition, s.Partition)
+	}
+	e, err := New(cfg, partition)
+	if err != nil {
+		return nil, err
+	}
+	e.hasMax, e.maxTime = s.HasMax, s.MaxTime
+	for _, sw := range s.Windows {
+		if len(sw.ByType) != int(event.NumTypes) {
+			return nil, fmt.Errorf("restore partition %d: window %d has %d type counters", partition, sw.Start, len(sw.ByType))
+		}
+		w := newWin(sw.Start)
+		w.emitted, w.revision, w.events = sw.Emitted, sw.Revision, sw.Events
+		copy(w.byType[:], sw.ByType)
+		w.lateAccepted, w.duplicates = sw.LateAccepted, sw.Duplicates
+		for _, u := range sw.Users {
+			w.users[u] = struct{}{}
+		}
+		for k, v := range sw.Sessions {
+			w.sessions[k] = v
+		}
+		for _, h := range sw.IDs {
+			var id [16]byte
+			if n, err := hex.Decode(id[:], []byte(h)); err != nil || n != 16 {
+				return nil, fmt.Errorf("restore partition %d: bad event id %q", partition, h)
+			}
+			w.ids[id] = struct{}{}
+		}
+		for k, v := range sw.ProductViews {
+			w.productViews[k] = v
+		}
+		if err := fillCurrency(w.revenue, sw.Revenue); err != nil {
+			return nil, fmt.Errorf("restore partition %d: %w", partition, err)
+		}
+		if err := fillCurrency(w.refunded, sw.Refunded); err != nil {
+			return nil, fmt.Errorf("restore partition %d: %w", partition, err)
+		}
+		e.windows[w.start] = w
+		if w.emitted {
+			e.retained = append(e.retained, w.start)
+		} else {
+			e.pending = append(e.pending, w.start)
+		}
+	}
+	slices.Sort(e.pending)
+	slices.Sort(e.retained)
+	return e, nil
+}
+
+func fillCurrency(dst map[[3]byte]int64, src map[string]int64) error {
+	for k, v := range src {
+		if len(k) != 3 {
+			return fmt.Errorf("bad currency %q", k)
+		}
+		dst[[3]byte{k[0], k[1], k[2]}] = v
+	}
+	return nil
+}

@@ -1,0 +1,72 @@
+package window
+
+import "github.com/streamlab/streamlab/internal/event"
+
+// funnelBits are the session bits of the funnel steps, in aggregate.FunnelSteps order.
+var funnelBits = [...]uint8{1 << 0, 1 << 1, 1 << 2, 1 << 3}
+
+func funnelBit(t event.Type) uint8 {
+	switch t {
+	case event.ProductView:
+		return funnelBits[0]
+	case event.AddToCart:
+		return funnelBits[1]
+	case event.CheckoutStarted:
+		return funnelBits[2]
+	case event.OrderPlaced:
+		return funnelBits[3]
+	}
+	return 0
+}
+
+// win is one window's state. Its memory is bounded by its distinct keys:
+// users, sessions, event ids, products and currencies.
+type win struct {
+	start        int64
+	emitted      bool
+	revision     int64
+	events       int64
+	byType       [event.NumTypes]int64
+	users        map[string]struct{}
+	sessions     map[string]uint8 // session -> funnel step bits
+	ids          map[[16]byte]struct{}
+	productViews map[string]int64
+	revenue      map[[3]byte]int64
+	refunded     map[[3]byte]int64
+	lateAccepted int64
+	duplicates   int64
+}
+
+func newWin(start int64) *win {
+	return &win{
+		start:        start,
+		users:        make(map[string]struct{}),
+		sessions:     make(map[string]uint8),
+		ids:          make(map[[16]byte]struct{}),
+		productViews: make(map[string]int64),
+		revenue:      make(map[[3]byte]int64),
+		refunded:     make(map[[3]byte]int64),
+	}
+}
+
+func (w *win) add(ev *event.Event) {
+	w.ids[ev.ID] = struct{}{}
+	w.events++
+	w.byType[ev.Type]++
+	// m[string(b)] lookups do not allocate; only a new key is copied.
+	if _, ok := w.users[string(ev.UserID)]; !ok {
+		w.users[string(ev.UserID)] = struct{}{}
+	}
+	bits, ok := w.sessions[string(ev.SessionID)]
+	if nb := bits | funnelBit(ev.Type); !ok || nb != bits {
+		w.sessions[string(ev.SessionID)] = nb
+	}
+	switch ev.Type {
+	case event.ProductView:
+		w.productViews[string(ev.ProductID)]++
+	case event.OrderPlaced:
+		w.revenue[ev.Currency] += ev.AmountMinor
+	case event.OrderRefunded:
+		w.refunded[ev.Currency] += ev.AmountMinor
+	}
+}
