@@ -156,8 +156,11 @@ func Parse(value []byte, refMs int64, lim Limits, ev *Event) *Rejection {
 	if ms.keyErr {
 		return &Rejection{Reason: InvalidJSON, Detail: "value has an undecodable object key"}
 	}
-	if rej := checkSchemaVersion(&ms.f[fSchemaVersion]); rej != nil {
-		return rej
+	// unsupported_schema is decided before anything else is looked at: a
+	// newer schema may define every other field differently.
+	schemaRej := checkSchemaVersion(&ms.f[fSchemaVersion])
+	if schemaRej != nil && schemaRej.Reason == UnsupportedSchema {
+		return schemaRej
 	}
 	// Parse event_time before the other checks so that a dead letter for any
 	// later problem still carries the event time when it is known.
@@ -179,6 +182,10 @@ func Parse(value []byte, refMs int64, lim Limits, ev *Event) *Rejection {
 		} else {
 			timeDetail = fmt.Sprintf("event_time %s is not an RFC 3339 date-time", strconv.Quote(clip(raw)))
 		}
+	}
+	if schemaRej != nil {
+		schemaRej.TimeMs, schemaRej.HasTime = ev.TimeMs, hasTime
+		return schemaRej
 	}
 	if detail := validate(&ms, ev, timeDetail); detail != "" {
 		return &Rejection{Reason: SchemaViolation, Detail: detail, TimeMs: ev.TimeMs, HasTime: hasTime}

@@ -216,6 +216,7 @@ func (s *scanner) container(depth int) error {
 		s.skipWS()
 		if s.pos < len(s.b) && s.b[s.pos] == stack[len(stack)-1] {
 			s.pos++
+			stack = stack[:len(stack)-1]
 			goto closed
 		}
 	element:

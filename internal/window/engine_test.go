@@ -1,0 +1,132 @@
+package window
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/streamlab/streamlab/internal/aggregate"
+	"github.com/streamlab/streamlab/internal/event"
+)
+
+const noon = int64(1_767_268_800_000) // 2026-01-01T12:00:00Z
+
+func ev(id byte, secs int64, typ event.Type) *event.Event {
+	e := &event.Event{Type: typ, TimeMs: noon + secs*1000, UserID: []byte(fmt.Sprintf("u%d", id%3)), SessionID: []byte(fmt.Sprintf("s%d", id%4))}
+	e.ID[15] = id
+	switch typ {
+	case event.ProductView, event.AddToCart:
+		e.ProductID = []byte("p1")
+	case event.OrderPlaced, event.PaymentFailed, event.OrderRefunded:
+		e.OrderID, e.AmountMinor, e.Currency = []byte("o"), 8796093022217, [3]byte{'E', 'U', 'R'}
+	}
+	return e
+}
+
+type collector struct{ recs []*aggregate.Record }
+
+func (c *collector) emit(r *aggregate.Record) { c.recs = append(c.recs, r) }
+
+func (c *collector) take() string {
+	var s []string
+	for _, r := range c.recs {
+		s = append(s, fmt.Sprintf("%s r%d e%d late%d dup%d", r.WindowStart[11:16], r.Revision, r.Events, r.LateAccepted, r.Duplicates))
+	}
+	c.recs = nil
+	return strings.Join(s, "; ")
+}
+
+// TestWorkedTimeline is the whiteboard example of docs/semantics.md.
+func TestWorkedTimeline(t *testing.T) {
+	e, err := New(DefaultConfig(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c collector
+	steps := []struct {
+		ev      *event.Event
+		outcome Outcome
+		emitted string
+	}{
+		{ev(1, 10, event.PageView), Counted, ""},
+		{ev(2, 50, event.ProductView), Counted, ""},
+		{ev(3, 30, event.AddToCart), Counted, ""},       // out of order, not late
+		{ev(4, 66, event.PageView), Counted, "12:00 r1 e3 late0 dup0"}, // W = 12:01:01 ≥ 12:01
+		{ev(5, 20, event.OrderPlaced), Counted, "12:00 r2 e4 late1 dup0"}, // allowed-late upsert
+		{ev(1, 10, event.PageView), Duplicate, "12:00 r3 e4 late1 dup1"},  // duplicate of an emitted window
+		{ev(6, 190, event.PageView), Counted, "12:01 r1 e1 late0 dup0"},   // W = 12:03:05: 12:00 window retired
+		{ev(7, 40, event.PageView), Late, ""},                             // W ≥ 12:01 + 2 min
+		{ev(8, 125, event.PageView), Counted, "12:02 r1 e1 late0 dup0"},  // new window already behind W: revision 1, not late_accepted
+		{ev(9, 200, event.PageView), Counted, ""},
+		{ev(9, 201, event.PageView), Duplicate, ""}, // duplicate in an open window: no emission
+	}
+	for i, s := range steps {
+		if got := e.Apply(s.ev, c.emit); got != s.outcome {
+			t.Fatalf("step %d: outcome %v, want %v", i, got, s.outcome)
+		}
+		if got := c.take(); got != s.emitted {
+			t.Fatalf("step %d: emitted %q, want %q", i, got, s.emitted)
+		}
+	}
+	e.Flush(c.emit)
+	if got := c.take(); got != "12:03 r1 e2 late0 dup1" {
+		t.Fatalf("flush emitted %q", got)
+	}
+	if e.OpenWindows() > 3 {
+		t.Fatalf("%d windows still held", e.OpenWindows())
+	}
+}
+
+func TestRecordContents(t *testing.T) {
+	e, _ := New(DefaultConfig(), 7)
+	var c collector
+	for i, typ := range []event.Type{event.PageView, event.ProductView, event.ProductView, event.AddToCart, event.CheckoutStarted, event.OrderPlaced, event.OrderPlaced, event.PaymentFailed, event.OrderRefunded} {
+		e.Apply(ev(byte(i), int64(i), typ), c.emit)
+	}
+	e.Flush(c.emit)
+	if len(c.recs) != 1 {
+		t.Fatalf("%d records", len(c.recs))
+	}
+	r := c.recs[0]
+	b, _ := r.Marshal()
+	want := `{"schema_version":1,"window_start":"2026-01-01T12:00:00.000Z","window_end":"2026-01-01T12:01:00.000Z","source_partition":7,"revision":1,"events":9,` +
+		`"events_by_type":{"add_to_cart":1,"checkout_started":1,"order_placed":2,"order_refunded":1,"page_view":1,"payment_failed":1,"product_view":2},` +
+		`"users":3,"sessions":4,"orders":2,"revenue_minor":{"EUR":17592186044434},"refunds":1,"refunded_minor":{"EUR":8796093022217},"payment_failures":1,` +
+		`"funnel":{"add_to_cart":1,"checkout_started":1,"order_placed":2,"product_view":2},"product_views":{"p1":2},"late_accepted":0,"duplicates":0}`
+	if string(b) != want {
+		t.Fatalf("record\n got %s\nwant %s", b, want)
+	}
+}
+
+func TestWindowStartFloorBefore1970(t *testing.T) {
+	c := DefaultConfig()
+	for _, tc := range []struct{ t, want int64 }{{0, 0}, {-1, -60000}, {-60000, -60000}, {-60001, -120000}, {59999, 0}, {60000, 60000}} {
+		if got := c.WindowStart(tc.t); got != tc.want {
+			t.Errorf("WindowStart(%d) = %d, want %d", tc.t, got, tc.want)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := (Config{SizeMs: 0, OutOfOrdernessMs: -1, AllowedLatenessMs: -1}).Validate(); err == nil ||
+		!strings.Contains(err.Error(), "window size") || !strings.Contains(err.Error(), "lateness") {
+		t.Fatalf("Validate = %v", err)
+	}
+}
+
+func TestRestoreRejectsOtherSettings(t *testing.T) {
+	e, _ := New(DefaultConfig(), 0)
+	e.Apply(ev(1, 1, event.PageView), func(*aggregate.Record) {})
+	snap, err := e.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := DefaultConfig()
+	other.SizeMs = 30_000
+	if _, err := Restore(other, 0, snap); err == nil {
+		t.Fatal("restored a snapshot with another window size")
+	}
+	if _, err := Restore(DefaultConfig(), 1, snap); err == nil {
+		t.Fatal("restored a snapshot of another partition")
+	}
+}
