@@ -26,6 +26,7 @@ lint: ## go vet and gofmt
 fuzz: ## run every fuzz target for FUZZTIME each
 	$(GO) test -run '^$$' -fuzz '^FuzzAgainstEncodingJSON$$' -fuzztime $(FUZZTIME) ./internal/jsonscan
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/event
+	$(GO) test -run '^$$' -fuzz '^FuzzPipeline$$' -fuzztime $(FUZZTIME) ./internal/pipeline
 
 bench: ## engine and offline benchmarks (events/s, allocs/event)
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/event ./internal/window ./internal/pipeline

@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/streamlab/streamlab/internal/gen"
+)
+
+// genFlags configure the synthetic event generator (gen and producer).
+type genFlags struct {
+	cfg   gen.Config
+	start string
+}
+
+func (g *genFlags) register(fs *pflag.FlagSet, defaultStart string) {
+	d := gen.DefaultConfig()
+	g.cfg = d
+	fs.Uint64Var(&g.cfg.Seed, "seed", d.Seed, "random seed: the same seed and settings give the same events")
+	fs.StringVar(&g.start, "start", defaultStart, `event-time clock start, RFC 3339, or "now"`)
+	fs.Float64Var(&g.cfg.EventsPerSecond, "events-per-second", d.EventsPerSecond, "event-time density: how fast the simulated clock advances per event")
+	fs.IntVar(&g.cfg.Users, "users", d.Users, "size of the simulated user population")
+	fs.Float64Var(&g.cfg.Disorder, "disorder-ratio", d.Disorder, "share of events out of order within the out-of-orderness bound")
+	fs.Float64Var(&g.cfg.AllowedLate, "allowed-late-ratio", d.AllowedLate, "share of events late but within the allowed lateness (upserts)")
+	fs.Float64Var(&g.cfg.TooLate, "too-late-ratio", d.TooLate, "share of events later than the allowed lateness (late_event dead letters)")
+	fs.Float64Var(&g.cfg.Duplicate, "duplicate-ratio", d.Duplicate, "share of exact redeliveries of recent events")
+	fs.Float64Var(&g.cfg.Malformed, "malformed-ratio", d.Malformed, "share of malformed messages (bad JSON, bad fields, ...)")
+	fs.Float64Var(&g.cfg.Oversized, "oversized-ratio", d.Oversized, "share of messages over --max-event-bytes")
+	fs.Float64Var(&g.cfg.Future, "future-ratio", d.Future, "share of events with a clock far in the future")
+}
+
+// config merges the window flags the generator uses to place late events.
+func (g *genFlags) config(wf *windowFlags) (gen.Config, error) {
+	c := g.cfg
+	c.Window, c.OutOfOrderness, c.AllowedLateness, c.MaxEventBytes = wf.size, wf.ooo, wf.lateness, wf.maxEventBytes
+	switch g.start {
+	case "now":
+		c.Start = time.Now().UTC().Truncate(time.Millisecond)
+	default:
+		t, err := time.Parse(time.RFC3339Nano, g.start)
+		if err != nil {
+			return c, fmt.Errorf("--start %q: want an RFC 3339 time or \"now\"", g.start)
+		}
+		c.Start = t.UTC()
+	}
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
