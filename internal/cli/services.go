@@ -106,4 +106,3 @@ checkpoints, commits and exits 0.`,
 	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", ":9102", "address of /metrics and /healthz (empty to disable)")
 	return cmd
 }
-
