@@ -113,6 +113,9 @@ func (p *Processor) Run(ctx context.Context) error {
 	defer p.close()
 	cfg := p.cfg
 	if err := p.state.Check(ctx, cfg.Topics.Raw); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started: nothing to flush
+		}
 		return err
 	}
 	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{

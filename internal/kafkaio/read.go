@@ -1,0 +1,79 @@
+package kafkaio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// ReadToEnd calls fn for every message of every partition of topic, from
+// the first offset to the end offset as of the call, partition by
+// partition. It is how the CLI and the tests take a consistent look at a
+// topic without joining a consumer group.
+func ReadToEnd(ctx context.Context, brokers []string, topic string, fn func(kafka.Message) error) error {
+	counts, err := PartitionCounts(ctx, brokers, topic)
+	if err != nil {
+		return err
+	}
+	if counts[topic] == 0 {
+		return fmt.Errorf("topic %s does not exist", topic)
+	}
+	for p := 0; p < counts[topic]; p++ {
+		if err := ReadPartitionToEnd(ctx, brokers, topic, p, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReadPartitionToEnd calls fn for each message of one partition up to its
+// end offset as of the call.
+func ReadPartitionToEnd(ctx context.Context, brokers []string, topic string, partition int, fn func(kafka.Message) error) error {
+	first, last, err := Offsets(ctx, brokers, topic, partition)
+	if err != nil {
+		return err
+	}
+	if last <= first {
+		return nil
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: partition,
+		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond, QueueCapacity: 4096})
+	defer r.Close()
+	if err := r.SetOffset(first); err != nil {
+		return err
+	}
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("read %s/%d: %w", topic, partition, err)
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+		if m.Offset+1 >= last {
+			return nil
+		}
+	}
+}
+
+// Offsets returns the first and the end (next) offset of a partition.
+func Offsets(ctx context.Context, brokers []string, topic string, partition int) (first, last int64, err error) {
+	conn, err := kafka.DialLeader(ctx, "tcp", brokers[0], topic, partition)
+	if err != nil {
+		return 0, 0, fmt.Errorf("connect to %s/%d: %w", topic, partition, err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	first, last, err = conn.ReadOffsets()
+	if err != nil {
+		return 0, 0, fmt.Errorf("offsets of %s/%d: %w", topic, partition, err)
+	}
+	return first, last, nil
+}

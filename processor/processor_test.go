@@ -1,0 +1,259 @@
+package processor_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/streamlab/streamlab/internal/aggregate"
+	"github.com/streamlab/streamlab/internal/deadletter"
+	"github.com/streamlab/streamlab/internal/event"
+	"github.com/streamlab/streamlab/internal/gen"
+	"github.com/streamlab/streamlab/internal/kafkaio"
+	"github.com/streamlab/streamlab/internal/oracle"
+	"github.com/streamlab/streamlab/internal/window"
+	"github.com/streamlab/streamlab/processor"
+	"github.com/streamlab/streamlab/producer"
+)
+
+// This is the fast, in-process check of the Kafka adapter (franz-go's kfake
+// serving kafka-go over loopback). The same claims are proven on a real
+// Apache Kafka broker, with SIGKILLed processes, by the e2e suite.
+
+func startCluster(t *testing.T, partitions int) ([]string, kafkaio.Topics) {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	brokers := c.ListenAddrs()
+	topics := kafkaio.DefaultTopics()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := kafkaio.CreateTopics(ctx, brokers, kafkaio.Specs(topics, partitions, time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// Idempotent.
+	if _, err := kafkaio.CreateTopics(ctx, brokers, kafkaio.Specs(topics, partitions, time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	return brokers, topics
+}
+
+func produce(t *testing.T, brokers []string, topic string, seed uint64, n int64) {
+	t.Helper()
+	cfg := gen.DefaultConfig()
+	cfg.Seed = seed
+	cfg.Malformed, cfg.AllowedLate, cfg.TooLate, cfg.Duplicate = 0.03, 0.04, 0.02, 0.04
+	if _, err := producer.Run(context.Background(), producer.Config{Brokers: brokers, Topic: topic, Gen: cfg, Count: n}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runProcessor runs a replica until it has handled `want` messages in
+// total (across restarts, per the shared metrics), then stops it.
+func runProcessor(t *testing.T, brokers []string, topics kafkaio.Topics, m *processor.Metrics, flush bool, stopAfter func() bool) {
+	t.Helper()
+	p, err := processor.New(processor.Config{Brokers: brokers, Topics: topics, Group: "g", Window: window.DefaultConfig(),
+		Limits: event.DefaultLimits(), CheckpointInterval: 100 * time.Millisecond, CheckpointEvery: 500, MaxBatch: 300,
+		FlushOnShutdown: flush, SessionTimeout: 6 * time.Second, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	deadline := time.After(60 * time.Second)
+	for !stopAfter() {
+		select {
+		case err := <-done:
+			t.Fatalf("processor exited early: %v", err)
+		case <-deadline:
+			cancel()
+			t.Fatal("processor did not get there in 60 s")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("processor: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("processor did not stop")
+	}
+}
+
+func handled(m *processor.Metrics) int64 {
+	var n float64
+	for _, o := range []string{"counted", "duplicate", "oversized", "invalid_json", "unsupported_schema", "schema_violation", "future_event", "late_event"} {
+		n += testutil.ToFloat64(m.Messages.WithLabelValues(o))
+	}
+	return int64(n)
+}
+
+type result struct {
+	final map[string][]byte // window/partition -> latest revision
+	dlq   map[string]string // partition/offset -> reason
+}
+
+func readResult(t *testing.T, brokers []string, topics kafkaio.Topics) result {
+	t.Helper()
+	ctx := context.Background()
+	r := result{final: map[string][]byte{}, dlq: map[string]string{}}
+	rev := map[string]int64{}
+	if err := kafkaio.ReadToEnd(ctx, brokers, topics.Agg, func(m kafka.Message) error {
+		rec, err := aggregate.Unmarshal(m.Value)
+		if err != nil {
+			return err
+		}
+		if rec.Revision > rev[rec.Key()] {
+			rev[rec.Key()], r.final[rec.Key()] = rec.Revision, m.Value
+		} else if rec.Revision == rev[rec.Key()] && string(r.final[rec.Key()]) != string(m.Value) {
+			return fmt.Errorf("two different records for %s revision %d", rec.Key(), rec.Revision)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := kafkaio.ReadToEnd(ctx, brokers, topics.DLQ, func(m kafka.Message) error {
+		l, err := deadletter.FromHeaders(m.Key, m.Value, kafkaio.FromKafkaHeaders(m.Headers))
+		if err != nil {
+			return err
+		}
+		r.dlq[fmt.Sprintf("%d/%d", l.Partition, l.Offset)] = string(l.Reason)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func expected(t *testing.T, brokers []string, topics kafkaio.Topics, partitions int) (result, int64) {
+	t.Helper()
+	exp := result{final: map[string][]byte{}, dlq: map[string]string{}}
+	var total int64
+	for p := 0; p < partitions; p++ {
+		var msgs []oracle.Message
+		if err := kafkaio.ReadPartitionToEnd(context.Background(), brokers, topics.Raw, p, func(m kafka.Message) error {
+			msgs = append(msgs, oracle.Message{Offset: m.Offset, Value: m.Value, TimestampMs: m.Time.UnixMilli()})
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		total += int64(len(msgs))
+		res := oracle.Run(oracle.DefaultConfig(), int32(p), msgs)
+		for ws, b := range res.Final {
+			exp.final[fmt.Sprintf("%s/%d", ws, p)] = b
+		}
+		for _, d := range res.DeadLetters {
+			exp.dlq[fmt.Sprintf("%d/%d", p, d.Offset)] = d.Reason
+		}
+	}
+	return exp, total
+}
+
+func compare(t *testing.T, got, want result) {
+	t.Helper()
+	if len(got.final) != len(want.final) {
+		t.Fatalf("%d windows on the aggregate topic, oracle %d", len(got.final), len(want.final))
+	}
+	for k, w := range want.final {
+		if ok, diff := oracle.EqualJSON(got.final[k], w); !ok {
+			t.Fatalf("window %s: %s\n got %s\nwant %s", k, diff, got.final[k], w)
+		}
+	}
+	if len(got.dlq) != len(want.dlq) {
+		t.Fatalf("%d dead letters, oracle %d", len(got.dlq), len(want.dlq))
+	}
+	for k, w := range want.dlq {
+		if got.dlq[k] != w {
+			t.Fatalf("dead letter %s: %q, oracle %q", k, got.dlq[k], w)
+		}
+	}
+}
+
+func TestProcessorMatchesOracle(t *testing.T) {
+	brokers, topics := startCluster(t, 3)
+	produce(t, brokers, topics.Raw, 11, 6000)
+	m := processor.NewMetrics(prometheus.NewRegistry())
+	runProcessor(t, brokers, topics, m, true, func() bool { return handled(m) >= 6000 })
+	want, total := expected(t, brokers, topics, 3)
+	if total != 6000 {
+		t.Fatalf("raw topic holds %d messages", total)
+	}
+	compare(t, readResult(t, brokers, topics), want)
+}
+
+// TestProcessorRestartsResumeExactly produces in bursts and stops the
+// replica between and during them without flushing (a restart must not
+// change anything); the final result must equal the oracle's.
+func TestProcessorRestartsResumeExactly(t *testing.T) {
+	brokers, topics := startCluster(t, 3)
+	m := processor.NewMetrics(prometheus.NewRegistry())
+	for i := uint64(0); i < 4; i++ {
+		produceFrom(t, brokers, topics.Raw, 12, int64(i)*1500, 1500)
+		// Stopped as soon as it has handled anything: mid-burst.
+		base := handled(m)
+		runProcessor(t, brokers, topics, m, false, func() bool { return handled(m) > base })
+		runProcessor(t, brokers, topics, m, false, func() bool { return caughtUp(t, brokers, topics) })
+	}
+	runProcessor(t, brokers, topics, m, true, func() bool { return caughtUp(t, brokers, topics) })
+	want, total := expected(t, brokers, topics, 3)
+	if total != 6000 {
+		t.Fatalf("raw topic holds %d messages", total)
+	}
+	compare(t, readResult(t, brokers, topics), want)
+	if r := testutil.ToFloat64(m.Restores.WithLabelValues("checkpoint")); r < 6 {
+		t.Fatalf("only %v restores from a checkpoint", r)
+	}
+}
+
+// produceFrom writes messages [skip, skip+n) of the seed's sequence, so
+// bursts concatenate into one generated log.
+func produceFrom(t *testing.T, brokers []string, topic string, seed uint64, skip, n int64) {
+	t.Helper()
+	cfg := gen.DefaultConfig()
+	cfg.Seed = seed
+	cfg.Malformed, cfg.AllowedLate, cfg.TooLate, cfg.Duplicate = 0.03, 0.04, 0.02, 0.04
+	g, err := gen.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(0); i < skip; i++ {
+		g.Next()
+	}
+	w := kafkaio.NewWriter(brokers, topic)
+	defer w.Close()
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		m := g.Next()
+		msgs[i] = kafka.Message{Key: m.Key, Value: m.Value, Time: m.ProducedAt}
+	}
+	if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func caughtUp(t *testing.T, brokers []string, topics kafkaio.Topics) bool {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	resp, err := client.OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{GroupID: "g", Topics: map[string][]int{topics.Raw: {0, 1, 2}}})
+	if err != nil {
+		return false
+	}
+	for _, po := range resp.Topics[topics.Raw] {
+		_, last, err := kafkaio.Offsets(context.Background(), brokers, topics.Raw, po.Partition)
+		if err != nil || po.CommittedOffset < last {
+			return false
+		}
+	}
+	return true
+}
