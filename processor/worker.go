@@ -87,13 +87,13 @@ func (w *worker) run(genCtx, shutdown context.Context) error {
 		if len(batch) > 0 {
 			w.process(batch, label)
 			if err := w.flushOutputs(ctx); err != nil {
-				if ctx.Err() == nil {
-					loopErr = err
+				if ctx.Err() != nil {
+					break // interrupted: the final flush below writes them again
 				}
 				// Outputs of this batch may be incomplete: do not checkpoint
 				// past them. The next owner reprocesses from the last
 				// checkpoint and re-emits the same records.
-				return loopErr
+				return err
 			}
 		}
 		if w.sinceCP >= cfg.CheckpointEvery || (w.sinceCP > 0 && time.Since(w.lastCP) >= cfg.CheckpointInterval) {
@@ -113,12 +113,12 @@ func (w *worker) run(genCtx, shutdown context.Context) error {
 	// for the next owner; a fresh context because ctx is already done.
 	final, cancelFinal := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancelFinal()
-	if shutdown.Err() != nil && cfg.FlushOnShutdown {
+	if shutdown.Err() != nil && cfg.FlushOnShutdown && w.part != nil {
 		w.part.Engine.Flush(w.emit)
 		w.sinceCP++ // the flush marks windows emitted: checkpoint that state
-		if err := w.flushOutputs(final); err != nil {
-			return err
-		}
+	}
+	if err := w.flushOutputs(final); err != nil {
+		return err
 	}
 	if w.sinceCP > 0 {
 		return w.checkpoint(final)
@@ -257,9 +257,14 @@ func (w *worker) flushOutputs(ctx context.Context) error {
 	}
 	go write(w.p.agg, w.aggOut)
 	go write(w.p.dlq, w.dlqOut)
-	err := errors.Join(<-errc, <-errc)
+	if err := errors.Join(<-errc, <-errc); err != nil {
+		// Keep everything: a retry rewrites what may already be written,
+		// which downstream deduplicates (same window, partition, revision
+		// means the same record; dead letters by source coordinates).
+		return err
+	}
 	w.aggOut, w.dlqOut = w.aggOut[:0], w.dlqOut[:0]
-	return err
+	return nil
 }
 
 // checkpoint saves the engine state with the next input offset, then

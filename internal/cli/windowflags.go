@@ -13,7 +13,7 @@ import (
 
 // windowFlags are the engine settings every role that aggregates shares.
 type windowFlags struct {
-	size, ooo, lateness, maxFuture time.Duration
+	size, ooo, lateness, maxFuture, replayRetention time.Duration
 	maxEventBytes                  int
 }
 
@@ -23,6 +23,7 @@ func (w *windowFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&w.size, "window", ms(d.SizeMs), "tumbling window size")
 	fs.DurationVar(&w.ooo, "out-of-orderness", ms(d.OutOfOrdernessMs), "bounded out-of-orderness: the watermark trails the highest event time by this much")
 	fs.DurationVar(&w.lateness, "allowed-lateness", ms(d.AllowedLatenessMs), "how long after the watermark passes a window's end late events still update it")
+	fs.DurationVar(&w.replayRetention, "replay-retention", ms(d.ReplayRetentionMs), "how long past the allowed lateness windows are kept so replayed dead letters can still update them")
 	fs.DurationVar(&w.maxFuture, "max-future", ms(l.MaxFutureMs), "largest allowed skew of event_time past the message timestamp")
 	fs.IntVar(&w.maxEventBytes, "max-event-bytes", l.MaxEventBytes, "largest accepted message value in bytes")
 }
@@ -47,6 +48,7 @@ func (w *windowFlags) config() (window.Config, event.Limits, error) {
 		SizeMs:            whole("window", w.size, true),
 		OutOfOrdernessMs:  whole("out-of-orderness", w.ooo, false),
 		AllowedLatenessMs: whole("allowed-lateness", w.lateness, false),
+		ReplayRetentionMs: whole("replay-retention", w.replayRetention, false),
 	}
 	lim := event.Limits{MaxEventBytes: w.maxEventBytes, MaxFutureMs: whole("max-future", w.maxFuture, false)}
 	if w.maxEventBytes <= 0 {

@@ -208,9 +208,10 @@ func (g *Generator) Next() Message {
 			kind, t = Disordered, g.disorderedTime()
 		}
 	case TooLate:
-		// Older than the allowed range by two more windows, and up to half an
-		// hour more, like a device flushing an offline buffer.
-		t = g.now - g.ooo - g.allowed - 2*g.window - int64(time.Millisecond) - g.rng.Int64N(int64(30*time.Minute))
+		// Older than the allowed range by two more windows, and up to five
+		// minutes more, like a device flushing an offline buffer: still inside
+		// the processor's default replay retention, so `dlq replay` heals it.
+		t = g.now - g.ooo - g.allowed - 2*g.window - int64(time.Millisecond) - g.rng.Int64N(int64(5*time.Minute))
 	case Future:
 		// A device whose clock is a year ahead: far enough that it is a
 		// future_event against the Kafka timestamp and, offline, against any

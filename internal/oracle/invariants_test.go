@@ -159,7 +159,7 @@ func FuzzRun(f *testing.F) {
 	f.Add([]byte(eventJSON("order_placed", uuidN(1), t0)), []byte(`{"schema_version":2}`), int64(0))
 	f.Add([]byte("\xff"), []byte(`{"schema_version":1e0}`), int64(-1))
 	f.Fuzz(func(t *testing.T, a, b []byte, ts int64) {
-		log := []Message{{0, a, ts}, {1, b, ts}, {2, a, ts}}
+		log := []Message{{0, a, ts, false}, {1, b, ts, false}, {2, a, ts, true}}
 		res := Run(DefaultConfig(), 0, log)
 		if res.Counted+res.Duplicates+len(res.DeadLetters) != len(log) {
 			t.Fatalf("conservation broken: %+v", res)

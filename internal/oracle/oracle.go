@@ -20,6 +20,7 @@ type Config struct {
 	AllowedLatenessMs int64 // how long after window end an event is still applied
 	MaxEventBytes     int   // values longer than this are "oversized"
 	MaxFutureMs       int64 // allowed skew of event_time ahead of the message timestamp
+	ReplayRetentionMs int64 // extra lateness granted to replayed dead letters
 }
 
 // DefaultConfig returns the defaults of the brief: 1 min windows, 5 s
@@ -39,6 +40,7 @@ type Message struct {
 	Offset      int64
 	Value       []byte
 	TimestampMs int64 // the message's Kafka timestamp (Unix ms); offline mode passes the wall clock
+	Replay      bool  // re-injected from the dead-letter queue (dlq replay)
 }
 
 // Dead-letter reason codes (brief §5).
@@ -143,13 +145,21 @@ func Run(cfg Config, partition int32, msgs []Message) Result {
 		default:
 			start := windowStart(ev.timeMs, cfg.WindowMs)
 			end := start + cfg.WindowMs
-			if wKnown && w >= end+cfg.AllowedLatenessMs {
+			limit := cfg.AllowedLatenessMs
+			if m.Replay {
+				// A replayed dead letter may still reach a window kept for replay.
+				limit += cfg.ReplayRetentionMs
+			}
+			if wKnown && w >= end+limit {
 				deadLetter(m, ReasonLateEvent, knownTime)
 				break
 			}
 			win := windows[start]
 			if win != nil && win.hasEventID(ev.id) {
 				res.Duplicates++
+				if m.Replay {
+					break // replaying a counted event changes nothing
+				}
 				win.duplicates++
 				if win.revision > 0 {
 					emit(win)

@@ -85,6 +85,15 @@ func adversarialLog(rng *rand.Rand, n int, cfg window.Config) []oracle.Message {
 		}
 		msgs = append(msgs, oracle.Message{Offset: int64(i), Value: v, TimestampMs: ts})
 	}
+	// Replays: some earlier messages come back re-injected from the DLQ.
+	for k := 0; k < n/20; k++ {
+		prev := msgs[rng.IntN(len(msgs))]
+		at := rng.IntN(len(msgs))
+		msgs = append(msgs[:at], append([]oracle.Message{{Value: prev.Value, TimestampMs: prev.TimestampMs + rng.Int64N(600_000), Replay: true}}, msgs[at:]...)...)
+	}
+	for i := range msgs {
+		msgs[i].Offset = int64(i)
+	}
 	return msgs
 }
 
@@ -127,6 +136,9 @@ func runEngine(t *testing.T, cfg window.Config, msgs []oracle.Message, restoreAt
 			}
 		}
 		msg := Message{Partition: 3, Offset: m.Offset, Value: m.Value, RefMs: m.TimestampMs}
+		if m.Replay {
+			msg.ReplayCount = 1
+		}
 		r.outcomes[p.Process(&msg, emit, dead)]++
 	}
 	p.Engine.Flush(emit)
@@ -148,10 +160,11 @@ func TestEngineMatchesOracle(t *testing.T) {
 			SizeMs:            []int64{1000, 5000, 60_000, 7}[rng.IntN(4)],
 			OutOfOrdernessMs:  []int64{0, 1, 500, 5000}[rng.IntN(4)],
 			AllowedLatenessMs: []int64{0, 3, 2000, 120_000}[rng.IntN(4)],
+			ReplayRetentionMs: []int64{0, 5, 3000, 900_000}[rng.IntN(4)],
 		}
 		msgs := adversarialLog(rng, 300+rng.IntN(700), cfg)
 		want := oracle.Run(oracle.Config{WindowMs: cfg.SizeMs, OutOfOrdernessMs: cfg.OutOfOrdernessMs,
-			AllowedLatenessMs: cfg.AllowedLatenessMs, MaxEventBytes: 400, MaxFutureMs: 600_000}, 3, msgs)
+			AllowedLatenessMs: cfg.AllowedLatenessMs, MaxEventBytes: 400, MaxFutureMs: 600_000, ReplayRetentionMs: cfg.ReplayRetentionMs}, 3, msgs)
 		restoreAt := map[int]bool{}
 		if seed%2 == 0 {
 			for k := 0; k < 1+rng.IntN(8); k++ {

@@ -69,19 +69,13 @@ func NewPartition(cfg window.Config, lim event.Limits, partition int32) (*Partit
 func (p *Partition) Process(m *Message, emit window.Emit, dead func(*deadletter.Letter)) Outcome {
 	rej := event.Parse(m.Value, m.RefMs, p.Limits, &p.ev)
 	if rej == nil {
-		switch p.Engine.Apply(&p.ev, emit) {
+		switch p.Engine.Apply(&p.ev, m.ReplayCount > 0, emit) {
 		case window.Counted:
 			return Counted
 		case window.Duplicate:
 			return Duplicate
 		}
-		end := p.Engine.Config().WindowStart(p.ev.TimeMs) + p.Engine.Config().SizeMs
-		wm, _ := p.Engine.Watermark()
-		rej = &event.Rejection{Reason: event.LateEvent, TimeMs: p.ev.TimeMs, HasTime: true,
-			Detail: "event_time " + event.FormatMillis(p.ev.TimeMs) + " belongs to the window ending " +
-				event.FormatMillis(end) + ", closed for good: watermark " + event.FormatMillis(wm) +
-				" is past the window end plus the allowed lateness of " +
-				(time.Duration(p.Engine.Config().AllowedLatenessMs) * time.Millisecond).String()}
+		rej = p.lateRejection(m.ReplayCount > 0)
 	}
 	dead(&deadletter.Letter{
 		Reason: rej.Reason, Error: rej.Detail,
@@ -91,3 +85,19 @@ func (p *Partition) Process(m *Message, emit window.Emit, dead func(*deadletter.
 	})
 	return Outcome(rej.Reason)
 }
+
+func (p *Partition) lateRejection(replay bool) *event.Rejection {
+	cfg := p.Engine.Config()
+	end := cfg.WindowStart(p.ev.TimeMs) + cfg.SizeMs
+	wm, _ := p.Engine.Watermark()
+	limit := "the allowed lateness of " + ms(cfg.AllowedLatenessMs)
+	if replay {
+		limit += " and the replay retention of " + ms(cfg.ReplayRetentionMs)
+	}
+	return &event.Rejection{Reason: event.LateEvent, TimeMs: p.ev.TimeMs, HasTime: true,
+		Detail: "event_time " + event.FormatMillis(p.ev.TimeMs) + " belongs to the window ending " +
+			event.FormatMillis(end) + ", closed for good: watermark " + event.FormatMillis(wm) +
+			" is past the window end plus " + limit}
+}
+
+func ms(v int64) string { return (time.Duration(v) * time.Millisecond).String() }

@@ -18,11 +18,15 @@ type Config struct {
 	SizeMs            int64 `json:"size_ms"`
 	OutOfOrdernessMs  int64 `json:"out_of_orderness_ms"`
 	AllowedLatenessMs int64 `json:"allowed_lateness_ms"`
+	// ReplayRetentionMs keeps windows this much longer than the allowed
+	// lateness so that replayed dead letters (brief G4) can still upsert
+	// them. Ordinary events never see it: for them lateness is unchanged.
+	ReplayRetentionMs int64 `json:"replay_retention_ms"`
 }
 
 // DefaultConfig is 1-minute windows, 5 s out-of-orderness, 2 min lateness.
 func DefaultConfig() Config {
-	return Config{SizeMs: 60_000, OutOfOrdernessMs: 5_000, AllowedLatenessMs: 120_000}
+	return Config{SizeMs: 60_000, OutOfOrdernessMs: 5_000, AllowedLatenessMs: 120_000, ReplayRetentionMs: 900_000}
 }
 
 // Validate says what to fix in a bad configuration.
@@ -36,6 +40,9 @@ func (c Config) Validate() error {
 	}
 	if c.AllowedLatenessMs < 0 {
 		errs = append(errs, fmt.Errorf("allowed lateness must not be negative, got %dms", c.AllowedLatenessMs))
+	}
+	if c.ReplayRetentionMs < 0 {
+		errs = append(errs, fmt.Errorf("replay retention must not be negative, got %dms", c.ReplayRetentionMs))
 	}
 	return errors.Join(errs...)
 }
@@ -109,16 +116,24 @@ func (c Config) WindowStart(t int64) int64 {
 }
 
 // IsLate reports whether an event at time t is too late for its window now.
-func (e *Engine) IsLate(t int64) bool {
+// A replayed dead letter may still reach windows kept for replay.
+func (e *Engine) IsLate(t int64, replay bool) bool {
 	end := e.cfg.WindowStart(t) + e.cfg.SizeMs
-	return e.hasMax && e.maxTime-e.cfg.OutOfOrdernessMs >= end+e.cfg.AllowedLatenessMs
+	limit := e.cfg.AllowedLatenessMs
+	if replay {
+		limit += e.cfg.ReplayRetentionMs
+	}
+	return e.hasMax && e.maxTime-e.cfg.OutOfOrdernessMs >= end+limit
 }
 
 // Apply runs outcomes 6-8 for a validated event and emits every record the
 // event causes, in order: the updated window if it had already been emitted,
-// then every window the advanced watermark closes, oldest first.
-func (e *Engine) Apply(ev *event.Event, emit Emit) Outcome {
-	if e.IsLate(ev.TimeMs) {
+// then every window the advanced watermark closes, oldest first. replay
+// marks an event re-injected from the dead-letter queue: it may upsert a
+// window kept for replay, and when it is a duplicate it changes nothing at
+// all (replaying the same dead letters twice is a no-op).
+func (e *Engine) Apply(ev *event.Event, replay bool, emit Emit) Outcome {
+	if e.IsLate(ev.TimeMs, replay) {
 		return Late
 	}
 	start := e.cfg.WindowStart(ev.TimeMs)
@@ -129,6 +144,9 @@ func (e *Engine) Apply(ev *event.Event, emit Emit) Outcome {
 		e.pending = insertSorted(e.pending, start)
 	}
 	if _, dup := w.ids[ev.ID]; dup {
+		if replay {
+			return Duplicate
+		}
 		// The record changed (its duplicates counter), so an emitted window is
 		// emitted again; see docs/semantics.md.
 		w.duplicates++
@@ -152,7 +170,7 @@ func (e *Engine) Apply(ev *event.Event, emit Emit) Outcome {
 }
 
 // advance fires windows whose end the watermark has reached and forgets
-// windows that can no longer accept late events.
+// windows that can no longer accept late or replayed events.
 func (e *Engine) advance(emit Emit) {
 	wm := e.maxTime - e.cfg.OutOfOrdernessMs
 	n := 0
@@ -167,7 +185,8 @@ func (e *Engine) advance(emit Emit) {
 		e.pending = slices.Delete(e.pending, 0, n)
 	}
 	n = 0
-	for n < len(e.retained) && e.retained[n]+e.cfg.SizeMs+e.cfg.AllowedLatenessMs <= wm {
+	horizon := e.cfg.SizeMs + e.cfg.AllowedLatenessMs + e.cfg.ReplayRetentionMs
+	for n < len(e.retained) && e.retained[n]+horizon <= wm {
 		delete(e.windows, e.retained[n])
 		n++
 	}

@@ -38,7 +38,9 @@ func (c *collector) take() string {
 
 // TestWorkedTimeline is the whiteboard example of docs/semantics.md.
 func TestWorkedTimeline(t *testing.T) {
-	e, err := New(DefaultConfig(), 0)
+	cfg := DefaultConfig()
+	cfg.ReplayRetentionMs = 0 // the whiteboard version forgets windows at the lateness horizon
+	e, err := New(cfg, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +63,7 @@ func TestWorkedTimeline(t *testing.T) {
 		{ev(9, 201, event.PageView), Duplicate, ""}, // duplicate in an open window: no emission
 	}
 	for i, s := range steps {
-		if got := e.Apply(s.ev, c.emit); got != s.outcome {
+		if got := e.Apply(s.ev, false, c.emit); got != s.outcome {
 			t.Fatalf("step %d: outcome %v, want %v", i, got, s.outcome)
 		}
 		if got := c.take(); got != s.emitted {
@@ -81,7 +83,7 @@ func TestRecordContents(t *testing.T) {
 	e, _ := New(DefaultConfig(), 7)
 	var c collector
 	for i, typ := range []event.Type{event.PageView, event.ProductView, event.ProductView, event.AddToCart, event.CheckoutStarted, event.OrderPlaced, event.OrderPlaced, event.PaymentFailed, event.OrderRefunded} {
-		e.Apply(ev(byte(i), int64(i), typ), c.emit)
+		e.Apply(ev(byte(i), int64(i), typ), false, c.emit)
 	}
 	e.Flush(c.emit)
 	if len(c.recs) != 1 {
@@ -116,7 +118,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestRestoreRejectsOtherSettings(t *testing.T) {
 	e, _ := New(DefaultConfig(), 0)
-	e.Apply(ev(1, 1, event.PageView), func(*aggregate.Record) {})
+	e.Apply(ev(1, 1, event.PageView), false, func(*aggregate.Record) {})
 	snap, err := e.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -128,5 +130,36 @@ func TestRestoreRejectsOtherSettings(t *testing.T) {
 	}
 	if _, err := Restore(DefaultConfig(), 1, snap); err == nil {
 		t.Fatal("restored a snapshot of another partition")
+	}
+}
+
+// TestReplayUpsertsRetainedWindow: a dead letter replayed within the replay
+// retention upserts its window once; replaying it again changes nothing;
+// beyond the retention it is late again.
+func TestReplayUpsertsRetainedWindow(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.ReplayRetentionMs = 10 * 60_000
+	e, _ := New(cfg, 0)
+	var c collector
+	e.Apply(ev(1, 10, event.PageView), false, c.emit)
+	e.Apply(ev(2, 400, event.PageView), false, c.emit) // W = 12:06:35: [12:00] is past its lateness
+	c.take()
+	late := ev(3, 20, event.OrderPlaced)
+	if got := e.Apply(late, false, c.emit); got != Late {
+		t.Fatalf("ordinary late event: %v", got)
+	}
+	if got := e.Apply(late, true, c.emit); got != Counted {
+		t.Fatalf("replayed late event: %v", got)
+	}
+	if got := c.take(); got != "12:00 r2 e2 late1 dup0" {
+		t.Fatalf("replay emitted %q", got)
+	}
+	if got := e.Apply(late, true, c.emit); got != Duplicate || c.take() != "" {
+		t.Fatalf("second replay: %v, emitted something", got)
+	}
+	e.Apply(ev(4, 60*14, event.PageView), false, c.emit) // W = 12:13:55 ≥ 12:01 + 2 + 10 min
+	c.take()
+	if got := e.Apply(ev(5, 30, event.PageView), true, c.emit); got != Late {
+		t.Fatalf("replay beyond the retention: %v", got)
 	}
 }
