@@ -14,7 +14,7 @@ import (
 // windowFlags are the engine settings every role that aggregates shares.
 type windowFlags struct {
 	size, ooo, lateness, maxFuture, replayRetention time.Duration
-	maxEventBytes                  int
+	maxEventBytes                                   int
 }
 
 func (w *windowFlags) register(fs *pflag.FlagSet) {
