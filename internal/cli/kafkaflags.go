@@ -19,6 +19,7 @@ func (k *kafkaFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&k.topics.DLQ, "dlq-topic", d.DLQ, "dead-letter topic")
 	fs.StringVar(&k.topics.Agg, "agg-topic", d.Agg, "window aggregates topic")
 	fs.StringVar(&k.topics.Alerts, "alerts-topic", d.Alerts, "alerts topic")
+	fs.StringVar(&k.topics.Replays, "replays-topic", d.Replays, "dead-letter replay ledger topic (compacted)")
 	fs.StringVar(&k.topics.State, "state-topic", d.State, "processor checkpoint topic (compacted)")
 }
 

@@ -19,11 +19,13 @@ import (
 // Topics are the topic names (brief §3), configurable per deployment.
 type Topics struct {
 	Raw, DLQ, Agg, Alerts, State string
+	// Replays is the replay ledger: which dead letters were replayed.
+	Replays string
 }
 
 // DefaultTopics are the brief's names plus the processor's state topic.
 func DefaultTopics() Topics {
-	return Topics{Raw: "events.raw.v1", DLQ: "events.dlq.v1", Agg: "agg.window.v1", Alerts: "alerts.v1", State: "streamlab.processor.state.v1"}
+	return Topics{Raw: "events.raw.v1", DLQ: "events.dlq.v1", Agg: "agg.window.v1", Alerts: "alerts.v1", State: "streamlab.processor.state.v1", Replays: "events.dlq.replays.v1"}
 }
 
 // ParseBrokers splits a comma-separated broker list and checks each entry.
@@ -103,6 +105,7 @@ func Specs(t Topics, partitions int, retention time.Duration) []TopicSpec {
 		{Name: t.DLQ, Partitions: partitions, Configs: map[string]string{"retention.ms": ret}},
 		{Name: t.Agg, Partitions: partitions, Configs: map[string]string{"cleanup.policy": "compact,delete", "retention.ms": ret}},
 		{Name: t.Alerts, Partitions: 1, Configs: map[string]string{"retention.ms": ret}},
+		{Name: t.Replays, Partitions: 1, Configs: map[string]string{"cleanup.policy": "compact"}},
 		{Name: t.State, Partitions: partitions, Configs: map[string]string{"cleanup.policy": "compact", "max.message.bytes": fmt.Sprint(64 << 20), "min.cleanable.dirty.ratio": "0.1", "segment.ms": "600000"}},
 	}
 }

@@ -1,0 +1,170 @@
+package processor_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/streamlab/streamlab/internal/dlq"
+	"github.com/streamlab/streamlab/internal/kafkaio"
+	"github.com/streamlab/streamlab/internal/oracle"
+	"github.com/streamlab/streamlab/processor"
+)
+
+// countFields are the numbers a late event contributes to; revision,
+// late_accepted and duplicates describe how the number was reached.
+var countFields = []string{"events", "events_by_type", "users", "sessions", "orders", "revenue_minor", "refunds",
+	"refunded_minor", "payment_failures", "funnel", "product_views"}
+
+func projected(t *testing.T, b []byte) string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]any{}
+	for _, f := range countFields {
+		out[f] = m[f]
+	}
+	s, _ := json.Marshal(out)
+	return string(s)
+}
+
+// groundTruth is the oracle's result as if nothing had been late: the
+// original log (replays excluded) with unbounded lateness.
+func groundTruth(t *testing.T, brokers []string, topics kafkaio.Topics, partitions int) map[string]string {
+	t.Helper()
+	cfg := oracle.DefaultConfig()
+	cfg.AllowedLatenessMs = 1 << 50
+	out := map[string]string{}
+	for p := 0; p < partitions; p++ {
+		var msgs []oracle.Message
+		if err := kafkaio.ReadPartitionToEnd(context.Background(), brokers, topics.Raw, p, func(m kafka.Message) error {
+			for _, h := range m.Headers {
+				if h.Key == dlq.HeaderReplayOf {
+					return nil
+				}
+			}
+			msgs = append(msgs, oracle.Message{Offset: m.Offset, Value: m.Value, TimestampMs: m.Time.UnixMilli()})
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for ws, b := range oracle.Run(cfg, int32(p), msgs).Final {
+			out[fmt.Sprintf("%s/%d", ws, p)] = projected(t, b)
+		}
+	}
+	return out
+}
+
+func current(t *testing.T, brokers []string, topics kafkaio.Topics) map[string]string {
+	out := map[string]string{}
+	for k, b := range readResult(t, brokers, topics).final {
+		out[k] = projected(t, b)
+	}
+	return out
+}
+
+func diffCount(got, want map[string]string) int {
+	n := 0
+	for k, w := range want {
+		if got[k] != w {
+			n++
+		}
+	}
+	return n + max(0, len(got)-len(want))
+}
+
+// TestReplayHealsLateEvents is G4 on the in-process broker: after replaying
+// the late dead letters the latest aggregates equal the ground truth as if
+// nothing had been late; replaying again (forced past the ledger) changes
+// nothing.
+func TestReplayHealsLateEvents(t *testing.T) {
+	brokers, topics := startCluster(t, 3)
+	produce(t, brokers, topics.Raw, 21, 6000)
+	m := processor.NewMetrics(prometheus.NewRegistry())
+	untilDone := func() {
+		restored := restores(m)
+		runProcessor(t, brokers, topics, m, true, func() bool { return restores(m) >= restored+3 && caughtUp(t, brokers, topics) })
+	}
+	untilDone()
+	truth := groundTruth(t, brokers, topics, 3)
+	before := diffCount(current(t, brokers, topics), truth)
+	if before == 0 {
+		t.Fatal("no window is missing late events: the test data has no effect")
+	}
+
+	ctx := context.Background()
+	replay := func(force bool) dlq.ReplaySummary {
+		sum, err := dlq.Replay(ctx, dlq.ReplayConfig{Brokers: brokers, Topics: topics, MaxReplays: 3, Force: force,
+			Filter: dlq.Filter{Reasons: []string{"late_event"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sum
+	}
+	sum := replay(false)
+	if sum.Replayed == 0 || sum.Failed != 0 {
+		t.Fatalf("replay: %s", sum)
+	}
+	untilDone()
+	if n := diffCount(current(t, brokers, topics), truth); n != 0 {
+		t.Fatalf("%d windows differ from the ground truth after the replay (%d before)", n, before)
+	}
+
+	if again := replay(false); again.Replayed != 0 || again.SkippedReplayed != sum.Replayed {
+		t.Fatalf("second replay without --force: %s", again)
+	}
+	snapshot := readResult(t, brokers, topics).final
+	if forced := replay(true); forced.Replayed != sum.Replayed {
+		t.Fatalf("forced replay: %s", forced)
+	}
+	untilDone()
+	after := readResult(t, brokers, topics).final
+	for k, b := range snapshot {
+		if string(after[k]) != string(b) {
+			t.Fatalf("window %s changed on a second replay:\n%s\n%s", k, b, after[k])
+		}
+	}
+}
+
+// TestReplayOfBadRecordsStops: an invalid record that fails again returns to
+// the DLQ with replay count 1, and is skipped once it reaches the maximum.
+func TestReplayOfBadRecordsStops(t *testing.T) {
+	brokers, topics := startCluster(t, 3)
+	produce(t, brokers, topics.Raw, 22, 3000)
+	m := processor.NewMetrics(prometheus.NewRegistry())
+	untilDone := func() {
+		restored := restores(m)
+		runProcessor(t, brokers, topics, m, true, func() bool { return restores(m) >= restored+3 && caughtUp(t, brokers, topics) })
+	}
+	untilDone()
+	ctx := context.Background()
+	cfg := dlq.ReplayConfig{Brokers: brokers, Topics: topics, MaxReplays: 1, Filter: dlq.Filter{Reasons: []string{"invalid_json"}}}
+	first, err := dlq.Replay(ctx, cfg)
+	if err != nil || first.Replayed == 0 {
+		t.Fatalf("first replay: %s %v", first, err)
+	}
+	untilDone()
+	entries, err := dlq.Read(ctx, brokers, topics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := 0
+	for _, e := range entries {
+		if e.Reason == "invalid_json" && e.ReplayCount == 1 {
+			again++
+		}
+	}
+	if again != first.Replayed {
+		t.Fatalf("%d replayed invalid records, %d back in the DLQ with replay count 1", first.Replayed, again)
+	}
+	second, err := dlq.Replay(ctx, cfg)
+	if err != nil || second.Replayed != 0 || second.SkippedMaxReplays != again || second.SkippedReplayed != first.Replayed {
+		t.Fatalf("second replay: %s %v", second, err)
+	}
+}
