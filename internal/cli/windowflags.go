@@ -18,8 +18,12 @@ type windowFlags struct {
 }
 
 func (w *windowFlags) register(fs *pflag.FlagSet) {
-	d := window.DefaultConfig()
-	l := event.DefaultLimits()
+	w.registerDefaults(fs, window.DefaultConfig(), event.DefaultLimits())
+}
+
+// registerDefaults registers the flags with role-specific defaults (the
+// demo uses short windows so that something happens within seconds).
+func (w *windowFlags) registerDefaults(fs *pflag.FlagSet, d window.Config, l event.Limits) {
 	fs.DurationVar(&w.size, "window", ms(d.SizeMs), "tumbling window size")
 	fs.DurationVar(&w.ooo, "out-of-orderness", ms(d.OutOfOrdernessMs), "bounded out-of-orderness: the watermark trails the highest event time by this much")
 	fs.DurationVar(&w.lateness, "allowed-lateness", ms(d.AllowedLatenessMs), "how long after the watermark passes a window's end late events still update it")
