@@ -5,11 +5,18 @@ BIN ?= ./streamlab
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/streamlab/streamlab/internal/cli.Version=$(VERSION)
 FUZZTIME ?= 5s
+COMPOSE ?= docker compose
+# Size of a chaos burst (make chaos-malformed CHAOS_COUNT=5000).
+CHAOS_COUNT ?= 500
+# What `make replay` re-injects: late events are the dead letters a replay
+# can heal (make replay REPLAY_ARGS='--reason late_event --since 30m').
+REPLAY_ARGS ?= --reason late_event
 
-.PHONY: help build test lint fuzz bench
+.PHONY: help build test lint fuzz bench up down logs ps demo e2e replay \
+	chaos-malformed chaos-late chaos-stop-producer chaos-start-producer chaos-kill-processor
 
 help: ## list the verbs
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-21s %s\n", $$1, $$2}'
 
 build: ## build the one binary ./streamlab
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
@@ -30,3 +37,51 @@ fuzz: ## run every fuzz target for FUZZTIME each
 
 bench: ## engine and offline benchmarks (events/s, allocs/event)
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/event ./internal/window ./internal/pipeline
+
+# --- the docker-compose stack (docker-compose.yml); run.ps1 offers the same verbs on Windows
+
+up: ## build the image, start Kafka, ClickHouse, Grafana, Prometheus, Kafka UI and the services; print the URLs
+	@test -f .env || { cp .env.example .env && echo "created .env from .env.example (edit it for your Discord webhook)"; }
+	VERSION=$(VERSION) $(COMPOSE) up -d --build
+	@echo
+	@echo "streamlab is up (make ps shows health, make logs follows the logs):"
+	@echo "  Grafana     http://localhost:3000   dashboards open without login; admin password in .env"
+	@echo "  Kafka UI    http://localhost:8080"
+	@echo "  Prometheus  http://localhost:9090"
+	@echo "  ClickHouse  http://localhost:8123/play   user default, password in .env (native: localhost:9000)"
+	@echo "  Kafka       localhost:9094 from the host (e.g. go run . producer --brokers localhost:9094)"
+
+down: ## stop the stack (data volumes are kept; add -v by hand to drop them)
+	$(COMPOSE) down
+
+logs: ## follow the logs of every service
+	$(COMPOSE) logs -f --tail=100
+
+ps: ## list the services and their health
+	$(COMPOSE) ps -a
+
+demo: ## the whole pipeline in one process with an embedded Kafka: no Docker needed
+	$(GO) run . demo
+
+e2e: ## the slow suite: real Kafka broker + chDB, every e2e/chdb-tagged test
+	scripts/e2e.sh
+
+chaos-malformed: ## inject CHAOS_COUNT malformed messages into the raw topic (watch the DLQ panel)
+	$(COMPOSE) run --rm cli chaos malformed --count $(CHAOS_COUNT)
+
+chaos-late: ## inject CHAOS_COUNT events older than the allowed lateness (late_event dead letters)
+	$(COMPOSE) run --rm cli chaos late --count $(CHAOS_COUNT)
+
+chaos-stop-producer: ## stop the producer: windows stop advancing, the stall alert fires
+	$(COMPOSE) stop producer
+
+chaos-start-producer: ## start the producer again: the stall alert resolves
+	$(COMPOSE) start producer
+
+chaos-kill-processor: ## SIGKILL the processor, then start it: it resumes from its checkpoint, numbers unchanged
+	$(COMPOSE) kill -s SIGKILL processor
+	@sleep 2
+	$(COMPOSE) start processor
+
+replay: ## re-inject late dead letters into the raw topic and watch the numbers heal (REPLAY_ARGS)
+	$(COMPOSE) run --rm cli dlq replay $(REPLAY_ARGS)

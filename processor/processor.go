@@ -102,7 +102,7 @@ func New(cfg Config) (*Processor, error) {
 	return &Processor{
 		cfg:   cfg,
 		agg:   kafkaio.NewWriter(cfg.Brokers, cfg.Topics.Agg),
-		dlq:   kafkaio.NewWriter(cfg.Brokers, cfg.Topics.DLQ),
+		dlq:   kafkaio.NewDLQWriter(cfg.Brokers, cfg.Topics.DLQ),
 		state: kafkaio.NewStateStore(cfg.Brokers, cfg.Topics.State),
 	}, nil
 }

@@ -264,3 +264,27 @@ func caughtUp(t *testing.T, brokers []string, topics kafkaio.Topics) bool {
 	}
 	return true
 }
+
+// TestHugeBadMessagesReachTheDLQ: many values near the raw topic's 1 MiB
+// limit must not make a DLQ batch the broker rejects (G5: no input stalls
+// the processor).
+func TestHugeBadMessagesReachTheDLQ(t *testing.T) {
+	brokers, topics := startCluster(t, 1)
+	w := kafkaio.NewWriter(brokers, topics.Raw)
+	defer w.Close()
+	const n = 12
+	for i := 0; i < n; i++ {
+		v := make([]byte, 900<<10)
+		for j := range v {
+			v[j] = byte(i + j)
+		}
+		if err := w.WriteMessages(context.Background(), kafka.Message{Key: []byte("k"), Value: v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := processor.NewMetrics(prometheus.NewRegistry())
+	runProcessor(t, brokers, topics, m, true, func() bool { return handled(m) >= n })
+	if got := len(readResult(t, brokers, topics).dlq); got != n {
+		t.Fatalf("%d of %d huge messages in the DLQ", got, n)
+	}
+}

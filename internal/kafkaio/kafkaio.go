@@ -47,6 +47,25 @@ func ParseBrokers(s string) ([]string, error) {
 	return out, nil
 }
 
+// Record size limits. A broker rejects a record batch larger than the
+// topic's max.message.bytes (1 MiB by default), so writers keep batches
+// under it. The DLQ must accept every raw message plus its context headers,
+// so its topic allows MaxDLQMessageBytes and its writer batches up to
+// DLQBatchBytes: any record the raw topic accepted (≤ 1 MiB by default)
+// fits in the DLQ.
+const (
+	DefaultBatchBytes  = 1000 << 10
+	DLQBatchBytes      = 3 << 20
+	MaxDLQMessageBytes = 4 << 20
+)
+
+// NewDLQWriter is NewWriter for the dead-letter topic.
+func NewDLQWriter(brokers []string, topic string) *kafka.Writer {
+	w := NewWriter(brokers, topic)
+	w.BatchBytes = DLQBatchBytes
+	return w
+}
+
 // NewWriter returns a synchronous writer that waits for all in-sync replicas
 // and hashes keys to partitions, so every record of one key lands in one
 // partition, in order. BatchTimeout is short because callers hand it whole
@@ -58,7 +77,7 @@ func NewWriter(brokers []string, topic string) *kafka.Writer {
 		Balancer:               &kafka.Hash{},
 		RequiredAcks:           kafka.RequireAll,
 		BatchSize:              5000,
-		BatchBytes:             64 << 20,
+		BatchBytes:             DefaultBatchBytes,
 		BatchTimeout:           2 * time.Millisecond,
 		MaxAttempts:            10,
 		WriteBackoffMin:        50 * time.Millisecond,
@@ -102,7 +121,7 @@ func Specs(t Topics, partitions int, retention time.Duration) []TopicSpec {
 	ret := fmt.Sprint(retention.Milliseconds())
 	return []TopicSpec{
 		{Name: t.Raw, Partitions: partitions, Configs: map[string]string{"retention.ms": ret}},
-		{Name: t.DLQ, Partitions: partitions, Configs: map[string]string{"retention.ms": ret}},
+		{Name: t.DLQ, Partitions: partitions, Configs: map[string]string{"retention.ms": ret, "max.message.bytes": fmt.Sprint(MaxDLQMessageBytes)}},
 		{Name: t.Agg, Partitions: partitions, Configs: map[string]string{"cleanup.policy": "compact,delete", "retention.ms": ret}},
 		{Name: t.Alerts, Partitions: 1, Configs: map[string]string{"retention.ms": ret}},
 		{Name: t.Replays, Partitions: 1, Configs: map[string]string{"cleanup.policy": "compact"}},

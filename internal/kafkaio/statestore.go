@@ -28,6 +28,7 @@ func NewStateStore(brokers []string, topic string) *StateStore {
 	w := NewWriter(brokers, topic)
 	w.Balancer = kafka.BalancerFunc(statePartition)
 	w.BatchSize = 1
+	w.BatchBytes = 64 << 20 // the state topic allows 64 MiB records
 	return &StateStore{brokers: brokers, topic: topic, w: w}
 }
 
