@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -110,6 +111,12 @@ type run struct {
 // runEngine drives the real pipeline, snapshotting and restoring the engine
 // at the given offsets (a restart mid-log).
 func runEngine(t *testing.T, cfg window.Config, msgs []oracle.Message, restoreAt map[int]bool) run {
+	return runEngineFlushing(t, cfg, msgs, restoreAt, nil)
+}
+
+// runEngineFlushing also flushes (a graceful shutdown) before the restores
+// at flushAt.
+func runEngineFlushing(t *testing.T, cfg window.Config, msgs []oracle.Message, restoreAt, flushAt map[int]bool) run {
 	t.Helper()
 	lim := event.Limits{MaxEventBytes: 400, MaxFutureMs: 600_000}
 	p, err := NewPartition(cfg, lim, 3)
@@ -126,6 +133,9 @@ func runEngine(t *testing.T, cfg window.Config, msgs []oracle.Message, restoreAt
 	}
 	dead := func(l *deadletter.Letter) { r.dead = append(r.dead, l) }
 	for i, m := range msgs {
+		if flushAt[i] {
+			p.Engine.Flush(emit)
+		}
 		if restoreAt[i] {
 			snap, err := p.Engine.Snapshot()
 			if err != nil {
@@ -218,4 +228,50 @@ func TestEngineMatchesOracle(t *testing.T) {
 		t.Fatalf("weak test data: %d emissions, %d upserts, %d late, %d duplicates", totalEmissions, totalRevisions, totalLate, totalDup)
 	}
 	t.Logf("%d seeds: %d emissions, %d upsert revisions, %d late dead letters, %d duplicates", seeds, totalEmissions, totalRevisions, totalLate, totalDup)
+}
+
+// TestGracefulRestartsKeepFinalNumbers: shutdown flushes at random points
+// (followed by restores) leave every final number equal to the oracle's;
+// only the revision may be higher, recording that a flush happened.
+func TestGracefulRestartsKeepFinalNumbers(t *testing.T) {
+	for seed := 1; seed <= 60; seed++ {
+		rng := rand.New(rand.NewPCG(uint64(seed), 99))
+		cfg := window.Config{SizeMs: 5000, OutOfOrdernessMs: 500, AllowedLatenessMs: 2000, ReplayRetentionMs: 3000}
+		msgs := adversarialLog(rng, 600, cfg)
+		want := oracle.Run(oracle.Config{WindowMs: cfg.SizeMs, OutOfOrdernessMs: cfg.OutOfOrdernessMs,
+			AllowedLatenessMs: cfg.AllowedLatenessMs, MaxEventBytes: 400, MaxFutureMs: 600_000, ReplayRetentionMs: cfg.ReplayRetentionMs}, 3, msgs)
+		stops := map[int]bool{}
+		for k := 0; k < 4; k++ {
+			stops[rng.IntN(len(msgs))] = true
+		}
+		got := runEngineFlushing(t, cfg, msgs, stops, stops)
+		final := map[string]map[string]any{}
+		for _, e := range got.emissions {
+			var m map[string]any
+			if err := json.Unmarshal(e, &m); err != nil {
+				t.Fatal(err)
+			}
+			final[m["window_start"].(string)] = m
+		}
+		if len(final) != len(want.Final) {
+			t.Fatalf("seed %d: %d windows, oracle %d", seed, len(final), len(want.Final))
+		}
+		for ws, wb := range want.Final {
+			var w map[string]any
+			if err := json.Unmarshal(wb, &w); err != nil {
+				t.Fatal(err)
+			}
+			g := final[ws]
+			if g["revision"].(float64) < w["revision"].(float64) {
+				t.Fatalf("seed %d window %s: revision %v below the oracle's %v", seed, ws, g["revision"], w["revision"])
+			}
+			delete(g, "revision")
+			delete(w, "revision")
+			gb, _ := json.Marshal(g)
+			wb2, _ := json.Marshal(w)
+			if string(gb) != string(wb2) {
+				t.Fatalf("seed %d window %s:\n got %s\nwant %s", seed, ws, gb, wb2)
+			}
+		}
+	}
 }

@@ -80,8 +80,8 @@ type Engine struct {
 	hasMax    bool
 	maxTime   int64 // highest event_time among counted events
 	windows   map[int64]*win
-	pending   []int64 // starts of windows not yet emitted, ascending
-	retained  []int64 // starts of emitted windows still accepting late events, ascending
+	pending   []int64 // starts of windows the watermark has not passed yet, ascending
+	retained  []int64 // starts of fired windows still accepting late or replayed events, ascending
 }
 
 // New returns an empty engine for one source partition.
@@ -127,7 +127,8 @@ func (e *Engine) IsLate(t int64, replay bool) bool {
 }
 
 // Apply runs outcomes 6-8 for a validated event and emits every record the
-// event causes, in order: the updated window if it had already been emitted,
+// event causes, in order: the updated window if the watermark had already
+// passed it (fired),
 // then every window the advanced watermark closes, oldest first. replay
 // marks an event re-injected from the dead-letter queue: it may upsert a
 // window kept for replay, and when it is a duplicate it changes nothing at
@@ -147,21 +148,17 @@ func (e *Engine) Apply(ev *event.Event, replay bool, emit Emit) Outcome {
 		if replay {
 			return Duplicate
 		}
-		// The record changed (its duplicates counter), so an emitted window is
+		// The record changed (its duplicates counter), so a fired window is
 		// emitted again; see docs/semantics.md.
 		w.duplicates++
-		if w.emitted {
-			w.revision++
-			emit(e.record(w))
-		}
+		e.changed(w, emit)
 		return Duplicate
 	}
 	w.add(ev)
-	if w.emitted {
+	if w.fired {
 		w.lateAccepted++
-		w.revision++
-		emit(e.record(w))
 	}
+	e.changed(w, emit)
 	if !e.hasMax || ev.TimeMs > e.maxTime {
 		e.hasMax, e.maxTime = true, ev.TimeMs
 	}
@@ -176,8 +173,12 @@ func (e *Engine) advance(emit Emit) {
 	n := 0
 	for n < len(e.pending) && e.pending[n]+e.cfg.SizeMs <= wm {
 		w := e.windows[e.pending[n]]
-		w.emitted, w.revision = true, 1
-		emit(e.record(w))
+		w.fired = true
+		if w.dirty {
+			// Not dirty only when a shutdown flush already published exactly
+			// this state: then there is nothing new to say.
+			e.publish(w, emit)
+		}
 		e.retained = insertSorted(e.retained, w.start)
 		n++
 	}
@@ -195,16 +196,33 @@ func (e *Engine) advance(emit Emit) {
 	}
 }
 
-// Flush emits every window not yet emitted, oldest first, as it stands (end
-// of input or shutdown). Emitted windows are unaffected.
+// Flush publishes every window the watermark has not passed yet, oldest
+// first, as it stands (end of input or shutdown, brief §6). It does not
+// pretend the watermark passed them: they stay open, so events arriving after
+// a restart are not counted as late, and a second flush without new events
+// publishes nothing. Only the revision records that a flush happened.
 func (e *Engine) Flush(emit Emit) {
 	for _, start := range e.pending {
-		w := e.windows[start]
-		w.emitted, w.revision = true, 1
-		emit(e.record(w))
-		e.retained = insertSorted(e.retained, start)
+		if w := e.windows[start]; w.dirty {
+			e.publish(w, emit)
+		}
 	}
-	e.pending = e.pending[:0]
+}
+
+// changed handles a window whose state just changed: a fired window is
+// emitted again at once (an upsert); an open one waits for the watermark.
+func (e *Engine) changed(w *win, emit Emit) {
+	w.dirty = true
+	if w.fired {
+		e.publish(w, emit)
+	}
+}
+
+// publish emits the window's current state as its next revision.
+func (e *Engine) publish(w *win, emit Emit) {
+	w.revision++
+	w.dirty = false
+	emit(e.record(w))
 }
 
 func insertSorted(s []int64, v int64) []int64 {

@@ -163,3 +163,38 @@ func TestReplayUpsertsRetainedWindow(t *testing.T) {
 		t.Fatalf("replay beyond the retention: %v", got)
 	}
 }
+
+// TestFlushIsNotTheWatermark: a shutdown flush publishes open windows but
+// leaves them open, so events after a restart are not late_accepted, and a
+// second flush without news publishes nothing.
+func TestFlushIsNotTheWatermark(t *testing.T) {
+	e, _ := New(DefaultConfig(), 0)
+	var c collector
+	e.Apply(ev(1, 10, event.PageView), false, c.emit)
+	e.Flush(c.emit)
+	if got := c.take(); got != "12:00 r1 e1 late0 dup0" {
+		t.Fatalf("flush emitted %q", got)
+	}
+	e.Flush(c.emit)
+	if got := c.take(); got != "" {
+		t.Fatalf("second flush emitted %q", got)
+	}
+	snap, _ := e.Snapshot()
+	e, _ = Restore(DefaultConfig(), 0, snap)
+	e.Apply(ev(2, 20, event.PageView), false, c.emit) // the window is still open: not late
+	e.Apply(ev(1, 10, event.PageView), false, c.emit) // a duplicate in an open window: no emission
+	if got := c.take(); got != "" {
+		t.Fatalf("events into a flushed open window emitted %q", got)
+	}
+	e.Apply(ev(3, 70, event.PageView), false, c.emit) // W = 12:01:05: fires with everything
+	if got := c.take(); got != "12:00 r2 e2 late0 dup1" {
+		t.Fatalf("fire after restart emitted %q", got)
+	}
+	// A flushed window the watermark passes without news is not emitted again.
+	e.Flush(c.emit)
+	c.take()
+	e.Apply(ev(4, 200, event.PageView), false, c.emit)
+	if got := c.take(); got != "" {
+		t.Fatalf("unchanged flushed window emitted again: %q", got)
+	}
+}

@@ -10,7 +10,7 @@ import (
 )
 
 // snapshotVersion changes whenever the layout below does.
-const snapshotVersion = 1
+const snapshotVersion = 2
 
 type snapshot struct {
 	Version   int          `json:"v"`
@@ -23,7 +23,8 @@ type snapshot struct {
 
 type snapWindow struct {
 	Start        int64            `json:"start"`
-	Emitted      bool             `json:"emitted"`
+	Fired        bool             `json:"fired"`
+	Dirty        bool             `json:"dirty"`
 	Revision     int64            `json:"revision"`
 	Events       int64            `json:"events"`
 	ByType       []int64          `json:"by_type"`
@@ -49,7 +50,7 @@ func (e *Engine) Snapshot() ([]byte, error) {
 	for _, st := range starts {
 		w := e.windows[st]
 		sw := snapWindow{
-			Start: w.start, Emitted: w.emitted, Revision: w.revision, Events: w.events,
+			Start: w.start, Fired: w.fired, Dirty: w.dirty, Revision: w.revision, Events: w.events,
 			ByType: w.byType[:], Sessions: w.sessions, ProductViews: w.productViews,
 			Revenue: currencyMap(w.revenue), Refunded: currencyMap(w.refunded),
 			LateAccepted: w.lateAccepted, Duplicates: w.duplicates,
@@ -99,7 +100,7 @@ func Restore(cfg Config, partition int32, b []byte) (*Engine, error) {
 			return nil, fmt.Errorf("restore partition %d: window %d has %d type counters", partition, sw.Start, len(sw.ByType))
 		}
 		w := newWin(sw.Start)
-		w.emitted, w.revision, w.events = sw.Emitted, sw.Revision, sw.Events
+		w.fired, w.dirty, w.revision, w.events = sw.Fired, sw.Dirty, sw.Revision, sw.Events
 		copy(w.byType[:], sw.ByType)
 		w.lateAccepted, w.duplicates = sw.LateAccepted, sw.Duplicates
 		for _, u := range sw.Users {
@@ -125,7 +126,7 @@ func Restore(cfg Config, partition int32, b []byte) (*Engine, error) {
 			return nil, fmt.Errorf("restore partition %d: %w", partition, err)
 		}
 		e.windows[w.start] = w
-		if w.emitted {
+		if w.fired {
 			e.retained = append(e.retained, w.start)
 		} else {
 			e.pending = append(e.pending, w.start)

@@ -23,7 +23,8 @@ func funnelBit(t event.Type) uint8 {
 // users, sessions, event ids, products and currencies.
 type win struct {
 	start        int64
-	emitted      bool
+	fired        bool // the watermark has passed the window's end
+	dirty        bool // changed since it was last published
 	revision     int64
 	events       int64
 	byType       [event.NumTypes]int64
