@@ -365,10 +365,18 @@ func (e *Engine) windowRules(now time.Time) []Result {
 	for _, v := range cur.revenue {
 		total += v
 	}
-	zeroFiring := total == 0 && cur.events >= e.cfg.ZeroRevenueMinEvents
+	// Only once the shop has sold in a trailing window: right after start the
+	// first sessions have not reached checkout yet, and that is not an outage.
+	sold := false
+	for _, h := range hist {
+		for _, v := range h.revenue {
+			sold = sold || v > 0
+		}
+	}
+	zeroFiring := sold && total == 0 && cur.events >= e.cfg.ZeroRevenueMinEvents
 	out = append(out, mk(RevenueZero, DimensionAll, "Zero revenue while traffic flows", zeroFiring,
 		float64(total), float64(cur.events), float64(e.cfg.ZeroRevenueMinEvents),
-		fmt.Sprintf("revenue %d (minor units, all currencies) from %d events in window %s; fires at zero revenue with at least %d events",
+		fmt.Sprintf("revenue %d (minor units, all currencies) from %d events in window %s; fires at zero revenue with at least %d events after earlier sales",
 			total, cur.events, span, e.cfg.ZeroRevenueMinEvents)))
 
 	// payment_failures: ratio with a minimum order count.

@@ -250,12 +250,22 @@ func TestRules(t *testing.T) {
 			want: []want{{key: "revenue_drop/EUR", firing: true, value: 0}},
 		},
 		{
-			name: "zero revenue while traffic flows, no history needed",
+			name: "zero revenue while traffic flows, after earlier sales",
+			setup: func(t *testing.T, e *Engine) {
+				must(t, e.ObserveAggregate(rec(0, 0, 1, 5000), seenAt(0)))
+				must(t, e.ObserveAggregate(rec(1, 0, 1, 0), seenAt(1)))
+			},
+			now:  seenAt(1).Add(time.Minute),
+			want: []want{{key: "revenue_zero/all", firing: true, value: 0}, {key: "revenue_drop/EUR", absent: true}},
+		},
+		{
+			// Right after start no session has reached checkout yet.
+			name: "zero revenue before the first sale is quiet",
 			setup: func(t *testing.T, e *Engine) {
 				must(t, e.ObserveAggregate(rec(0, 0, 1, 0), seenAt(0)))
 			},
 			now:  seenAt(0).Add(time.Minute),
-			want: []want{{key: "revenue_zero/all", firing: true, value: 0}, {key: "revenue_drop/EUR", absent: true}},
+			want: []want{{key: "revenue_zero/all", firing: false}},
 		},
 		{
 			name: "zero revenue without traffic is quiet",
