@@ -40,6 +40,23 @@ func (f *dlqFilterFlags) filter(now time.Time) (dlq.Filter, error) {
 	return out, out.Validate()
 }
 
+// selectEntries reads the DLQ and applies the filter flags.
+func selectEntries(cmd *cobra.Command, kf *kafkaFlags, ff *dlqFilterFlags) ([]dlq.Entry, error) {
+	brokers, err := kf.brokerList()
+	if err != nil {
+		return nil, err
+	}
+	f, err := ff.filter(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	entries, err := dlq.Read(cmd.Context(), brokers, kf.topics)
+	if err != nil {
+		return nil, err
+	}
+	return f.Apply(entries), nil
+}
+
 func newDLQCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "dlq", Short: "List, summarise and replay dead letters"}
 	cmd.AddCommand(newDLQLsCmd(), newDLQStatsCmd(), newDLQReplayCmd())
@@ -58,19 +75,10 @@ func newDLQLsCmd() *cobra.Command {
 			if output != "table" && output != "json" {
 				return fmt.Errorf("--output %q: want table or json", output)
 			}
-			brokers, err := kf.brokerList()
+			entries, err := selectEntries(cmd, &kf, &ff)
 			if err != nil {
 				return err
 			}
-			f, err := ff.filter(time.Now())
-			if err != nil {
-				return err
-			}
-			entries, err := dlq.Read(cmd.Context(), brokers, kf.topics)
-			if err != nil {
-				return err
-			}
-			entries = f.Apply(entries)
 			if output == "json" {
 				return dlq.RenderJSON(cmd.OutOrStdout(), entries)
 			}
@@ -91,19 +99,11 @@ func newDLQStatsCmd() *cobra.Command {
 		Short: "Count dead letters by reason and by hour; oldest, newest, replayed",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			brokers, err := kf.brokerList()
+			entries, err := selectEntries(cmd, &kf, &ff)
 			if err != nil {
 				return err
 			}
-			f, err := ff.filter(time.Now())
-			if err != nil {
-				return err
-			}
-			entries, err := dlq.Read(cmd.Context(), brokers, kf.topics)
-			if err != nil {
-				return err
-			}
-			return dlq.Summarise(f.Apply(entries)).Render(cmd.OutOrStdout())
+			return dlq.Summarise(entries).Render(cmd.OutOrStdout())
 		},
 	}
 	kf.register(cmd.Flags())
