@@ -76,7 +76,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
-	root.AddCommand(newVersionCmd(), newProcessCmd(), newGenCmd(), newTopicsCmd(), newProducerCmd(), newProcessorCmd(), newDLQCmd(), newHealthcheckCmd(), newDemoCmd(), newDispatcherCmd(), newChaosCmd())
+	root.AddCommand(newVersionCmd(), newProcessCmd(), newGenCmd(), newTopicsCmd(), newProducerCmd(), newProcessorCmd(), newDLQCmd(), newHealthcheckCmd(), newDemoCmd(), newDispatcherCmd(), newChaosCmd(), newClickHouseCmd(), newVerifyCmd())
 	return root
 }
 
