@@ -197,17 +197,8 @@ func TestEndToEnd(t *testing.T) {
 	began := time.Now()
 	step := func(what string) { t.Logf("%6.1fs %s", time.Since(began).Seconds(), what) }
 
-	root, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "streamlab")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = filepath.Dir(strings.TrimSpace(string(root)))
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t, dir)
 	step("built the binary")
 
 	id := fmt.Sprintf("e2e%d", time.Now().UnixNano())
