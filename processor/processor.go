@@ -29,7 +29,7 @@ type Config struct {
 	Window  window.Config
 	Limits  event.Limits
 
-	// A checkpoint is written when either bound is reached (defaults 2 s
+	// A checkpoint is written when either bound is reached (defaults 5 s
 	// and 20000 messages); offsets are committed right after it.
 	CheckpointInterval time.Duration
 	CheckpointEvery    int
@@ -51,7 +51,7 @@ func (c *Config) defaults() {
 		c.Group = "streamlab-processor"
 	}
 	if c.CheckpointInterval <= 0 {
-		c.CheckpointInterval = 2 * time.Second
+		c.CheckpointInterval = 5 * time.Second
 	}
 	if c.CheckpointEvery <= 0 {
 		c.CheckpointEvery = 20000

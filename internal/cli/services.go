@@ -98,7 +98,7 @@ checkpoints, commits and exits 0.`,
 	kf.register(cmd.Flags())
 	wf.register(cmd.Flags())
 	cmd.Flags().StringVar(&group, "group", "streamlab-processor", "consumer group id")
-	cmd.Flags().DurationVar(&cpInterval, "checkpoint-interval", 2*time.Second, "checkpoint at least this often while messages flow")
+	cmd.Flags().DurationVar(&cpInterval, "checkpoint-interval", 5*time.Second, "checkpoint at least this often while messages flow")
 	cmd.Flags().IntVar(&cpEvery, "checkpoint-every", 20000, "checkpoint at least every this many messages")
 	cmd.Flags().IntVar(&maxBatch, "max-batch", 2000, "messages processed between output flushes")
 	cmd.Flags().BoolVar(&flush, "flush-on-shutdown", true, "emit windows not yet emitted when stopping (brief §6)")

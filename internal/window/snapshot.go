@@ -1,7 +1,7 @@
 package window
 
 import (
-	"encoding/hex"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -10,7 +10,7 @@ import (
 )
 
 // snapshotVersion changes whenever the layout below does.
-const snapshotVersion = 2
+const snapshotVersion = 3
 
 type snapshot struct {
 	Version   int          `json:"v"`
@@ -30,7 +30,7 @@ type snapWindow struct {
 	ByType       []int64          `json:"by_type"`
 	Users        []string         `json:"users"`
 	Sessions     map[string]uint8 `json:"sessions"`
-	IDs          []string         `json:"ids"`
+	IDs          []byte           `json:"ids"` // concatenated 16-byte event ids (base64 in JSON)
 	ProductViews map[string]int64 `json:"product_views"`
 	Revenue      map[string]int64 `json:"revenue"`
 	Refunded     map[string]int64 `json:"refunded"`
@@ -54,16 +54,20 @@ func (e *Engine) Snapshot() ([]byte, error) {
 			ByType: w.byType[:], Sessions: w.sessions, ProductViews: w.productViews,
 			Revenue: currencyMap(w.revenue), Refunded: currencyMap(w.refunded),
 			LateAccepted: w.lateAccepted, Duplicates: w.duplicates,
-			Users: make([]string, 0, len(w.users)), IDs: make([]string, 0, len(w.ids)),
+			Users: make([]string, 0, len(w.users)), IDs: make([]byte, 0, 16*len(w.ids)),
 		}
 		for u := range w.users {
 			sw.Users = append(sw.Users, u)
 		}
 		slices.Sort(sw.Users)
+		ids := make([][16]byte, 0, len(w.ids))
 		for id := range w.ids {
-			sw.IDs = append(sw.IDs, hex.EncodeToString(id[:]))
+			ids = append(ids, id)
 		}
-		slices.Sort(sw.IDs)
+		slices.SortFunc(ids, func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
+		for _, id := range ids {
+			sw.IDs = append(sw.IDs, id[:]...)
+		}
 		s.Windows = append(s.Windows, sw)
 	}
 	b, err := json.Marshal(&s)
@@ -109,12 +113,11 @@ func Restore(cfg Config, partition int32, b []byte) (*Engine, error) {
 		for k, v := range sw.Sessions {
 			w.sessions[k] = v
 		}
-		for _, h := range sw.IDs {
-			var id [16]byte
-			if n, err := hex.Decode(id[:], []byte(h)); err != nil || n != 16 {
-				return nil, fmt.Errorf("restore partition %d: bad event id %q", partition, h)
-			}
-			w.ids[id] = struct{}{}
+		if len(sw.IDs)%16 != 0 {
+			return nil, fmt.Errorf("restore partition %d: window %d: event ids are %d bytes, not a multiple of 16", partition, sw.Start, len(sw.IDs))
+		}
+		for i := 0; i < len(sw.IDs); i += 16 {
+			w.ids[[16]byte(sw.IDs[i:i+16])] = struct{}{}
 		}
 		for k, v := range sw.ProductViews {
 			w.productViews[k] = v
