@@ -109,11 +109,15 @@ func New(cfg Config) (*Processor, error) {
 
 // Run consumes until ctx is cancelled (SIGINT/SIGTERM), then flushes,
 // checkpoints, commits and returns nil.
-func (p *Processor) Run(ctx context.Context) error {
+func (p *Processor) Run(parent context.Context) error {
 	defer p.close()
 	cfg := p.cfg
+	// A configuration error found by a worker (state saved with other window
+	// settings) stops the whole replica: retrying cannot fix it.
+	ctx, stop := context.WithCancelCause(parent)
+	defer stop(nil)
 	if err := p.state.Check(ctx, cfg.Topics.Raw); err != nil {
-		if ctx.Err() != nil {
+		if parent.Err() != nil {
 			return nil // stopped before it started: nothing to flush
 		}
 		return err
@@ -134,7 +138,6 @@ func (p *Processor) Run(ctx context.Context) error {
 		return fmt.Errorf("join consumer group %s: %w", cfg.Group, err)
 	}
 	var workers sync.WaitGroup
-	var runErr error
 	for {
 		gen, err := group.Next(ctx)
 		if err != nil {
@@ -159,7 +162,12 @@ func (p *Processor) Run(ctx context.Context) error {
 			workers.Add(1)
 			gen.Start(func(genCtx context.Context) {
 				defer workers.Done()
-				if err := w.run(genCtx, ctx); err != nil && ctx.Err() == nil {
+				err := w.run(genCtx, ctx)
+				switch {
+				case err == nil || ctx.Err() != nil:
+				case errors.Is(err, window.ErrConfigMismatch):
+					stop(err)
+				default:
 					slog.Error("partition worker stopped; the group will rebalance and retry", "partition", w.partition, "err", err)
 				}
 			})
@@ -172,8 +180,11 @@ func (p *Processor) Run(ctx context.Context) error {
 		slog.Debug("close consumer group", "err", err)
 	}
 	cfg.Metrics.Assigned.Set(0)
+	if cause := context.Cause(ctx); parent.Err() == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
 	slog.Info("processor stopped")
-	return runErr
+	return nil
 }
 
 func (p *Processor) close() {

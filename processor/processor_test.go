@@ -3,6 +3,7 @@ package processor_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -286,5 +287,28 @@ func TestHugeBadMessagesReachTheDLQ(t *testing.T) {
 	runProcessor(t, brokers, topics, m, true, func() bool { return handled(m) >= n })
 	if got := len(readResult(t, brokers, topics).dlq); got != n {
 		t.Fatalf("%d of %d huge messages in the DLQ", got, n)
+	}
+}
+
+// TestOtherWindowSettingsFailFast: a replica configured with other window
+// settings than the saved state stops with an error saying what to do,
+// instead of retrying forever.
+func TestOtherWindowSettingsFailFast(t *testing.T) {
+	brokers, topics := startCluster(t, 1)
+	produce(t, brokers, topics.Raw, 31, 500)
+	m := processor.NewMetrics(prometheus.NewRegistry())
+	runProcessor(t, brokers, topics, m, true, func() bool { return handled(m) >= 500 })
+	cfg := window.DefaultConfig()
+	cfg.SizeMs = 30_000
+	p, err := processor.New(processor.Config{Brokers: brokers, Topics: topics, Group: "g", Window: cfg, Limits: event.DefaultLimits(),
+		SessionTimeout: 6 * time.Second, Metrics: processor.NewMetrics(prometheus.NewRegistry())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = p.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "--state-topic") || ctx.Err() != nil {
+		t.Fatalf("Run = %v (ctx %v), want a configuration error", err, ctx.Err())
 	}
 }

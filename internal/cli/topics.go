@@ -42,7 +42,7 @@ func newTopicsCmd() *cobra.Command {
 	}
 	kf.register(create.Flags())
 	create.Flags().IntVar(&partitions, "partitions", 3, "partitions of the raw, DLQ, aggregate and state topics")
-	create.Flags().DurationVar(&retention, "retention", 7*24*time.Hour, "retention of the raw, DLQ, aggregate and alert topics")
+	create.Flags().DurationVar(&retention, "retention", 7*24*time.Hour, "retention of the raw, DLQ, aggregate and alert topics; records carry the producer's event clock as timestamp, so a log generated with an old --start needs a longer retention")
 	cmd.AddCommand(create)
 	return cmd
 }

@@ -2,6 +2,7 @@ package window
 
 import (
 	"bytes"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -77,6 +78,9 @@ func (e *Engine) Snapshot() ([]byte, error) {
 	return b, nil
 }
 
+// ErrConfigMismatch means a snapshot was taken with other window settings.
+var ErrConfigMismatch = errors.New("window settings differ from the saved state")
+
 // Restore rebuilds an engine from Snapshot's bytes. It refuses a snapshot
 // taken with other window settings: continuing it would silently mix two
 // definitions of a window.
@@ -89,7 +93,7 @@ func Restore(cfg Config, partition int32, b []byte) (*Engine, error) {
 		return nil, fmt.Errorf("restore partition %d: snapshot version %d, want %d", partition, s.Version, snapshotVersion)
 	}
 	if s.Config != cfg {
-		return nil, fmt.Errorf("restore partition %d: state was built with %+v but the engine is configured with %+v; run with the same window settings or reset the state", partition, s.Config, cfg)
+		return nil, fmt.Errorf("restore partition %d: %w: the state was built with %+v, this processor has %+v; run with the same window settings, or start over with a new --group and --state-topic", partition, ErrConfigMismatch, s.Config, cfg)
 	}
 	if s.Partition != partition {
 		return nil, fmt.Errorf("restore partition %d: snapshot belongs to partition %d", partition, s.Partition)
