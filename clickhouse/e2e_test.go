@@ -184,14 +184,7 @@ func copyTopic(ctx context.Context, t *testing.T, brokers []string, topic string
 }
 
 func TestEndToEnd(t *testing.T) {
-	bootstrap := os.Getenv("KAFKA_BOOTSTRAP")
-	if bootstrap == "" {
-		t.Fatal(`KAFKA_BOOTSTRAP is not set: run eval "$(scripts/kafka/kafka.sh start)" && export KAFKA_BOOTSTRAP`)
-	}
-	brokers, err := kafkaio.ParseBrokers(bootstrap)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bootstrap, brokers := kafkaBrokers(t)
 	c := engine(t) // fails without STREAMLAB_LIBCHDB
 	ctx := context.Background()
 	began := time.Now()

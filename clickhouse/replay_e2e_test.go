@@ -24,6 +24,20 @@ import (
 	"github.com/streamlab/streamlab/internal/oracle"
 )
 
+// kafkaBrokers returns the real broker of the e2e run (never skips).
+func kafkaBrokers(t *testing.T) (string, []string) {
+	t.Helper()
+	bootstrap := os.Getenv("KAFKA_BOOTSTRAP")
+	if bootstrap == "" {
+		t.Fatal(`KAFKA_BOOTSTRAP is not set: run eval "$(scripts/kafka/kafka.sh start)" && export KAFKA_BOOTSTRAP`)
+	}
+	brokers, err := kafkaio.ParseBrokers(bootstrap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bootstrap, brokers
+}
+
 // buildBinary builds the streamlab binary into dir.
 func buildBinary(t *testing.T, dir string) string {
 	t.Helper()
@@ -58,14 +72,7 @@ func howMany(t *testing.T, summary, what string) int {
 // range again changes nothing; invalid JSON replayed comes back with replay
 // count 1 and is then skipped at the maximum.
 func TestReplayEndToEnd(t *testing.T) {
-	bootstrap := os.Getenv("KAFKA_BOOTSTRAP")
-	if bootstrap == "" {
-		t.Fatal(`KAFKA_BOOTSTRAP is not set: run eval "$(scripts/kafka/kafka.sh start)" && export KAFKA_BOOTSTRAP`)
-	}
-	brokers, err := kafkaio.ParseBrokers(bootstrap)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bootstrap, brokers := kafkaBrokers(t)
 	c := engine(t)
 	ctx := context.Background()
 	dir := t.TempDir()
