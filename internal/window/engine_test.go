@@ -198,3 +198,17 @@ func TestFlushIsNotTheWatermark(t *testing.T) {
 		t.Fatalf("unchanged flushed window emitted again: %q", got)
 	}
 }
+
+func TestRevenueNeverWraps(t *testing.T) {
+	e, _ := New(DefaultConfig(), 0)
+	var c collector
+	for i := byte(1); i <= 3; i++ {
+		x := ev(i, int64(i), event.OrderPlaced)
+		x.AmountMinor = 1<<62 + 1
+		e.Apply(x, false, c.emit)
+	}
+	e.Flush(c.emit)
+	if got := c.recs[0].RevenueMinor["EUR"]; got != 1<<63-1 {
+		t.Fatalf("revenue %d, want the int64 maximum", got)
+	}
+}

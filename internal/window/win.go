@@ -1,6 +1,10 @@
 package window
 
-import "github.com/streamlab/streamlab/internal/event"
+import (
+	"math"
+
+	"github.com/streamlab/streamlab/internal/event"
+)
 
 // funnelBits are the session bits of the funnel steps, in aggregate.FunnelSteps order.
 var funnelBits = [...]uint8{1 << 0, 1 << 1, 1 << 2, 1 << 3}
@@ -66,8 +70,19 @@ func (w *win) add(ev *event.Event) {
 	case event.ProductView:
 		w.productViews[string(ev.ProductID)]++
 	case event.OrderPlaced:
-		w.revenue[ev.Currency] += ev.AmountMinor
+		w.revenue[ev.Currency] = addSaturating(w.revenue[ev.Currency], ev.AmountMinor)
 	case event.OrderRefunded:
-		w.refunded[ev.Currency] += ev.AmountMinor
+		w.refunded[ev.Currency] = addSaturating(w.refunded[ev.Currency], ev.AmountMinor)
 	}
+}
+
+// addSaturating adds two non-negative amounts, sticking at the int64
+// maximum instead of wrapping negative: a window summing past 9.2e18 minor
+// units cannot be represented (nor stored in ClickHouse's Int64), and a
+// pinned maximum is visibly wrong where a wrapped value would look plausible.
+func addSaturating(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
