@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -11,6 +12,16 @@ import (
 	"github.com/streamlab/streamlab/internal/event"
 	"github.com/streamlab/streamlab/internal/window"
 )
+
+// isTerminal reports whether f is an interactive terminal.
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := file.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
 
 func newDemoCmd() *cobra.Command {
 	var wf windowFlags
@@ -26,8 +37,8 @@ func newDemoCmd() *cobra.Command {
 producer, the processor and the dispatcher against it exactly as docker-compose
 does, with a live view of windows and their revisions, dead letters by reason,
 alerts and throughput. Chaos bursts (--chaos) show the DLQ jump and an alert
-fire. No network and no Docker needed; Ctrl-C (or --duration) ends it with a
-summary.`,
+fire; in a terminal, type m, l, d, f or o + Enter for more bursts, q to quit.
+No network and no Docker needed; Ctrl-C, q or --duration ends it with a summary.`,
 		Example: `  streamlab demo
   streamlab demo --duration 30s --chaos 5s:malformed:400,12s:late:300`,
 		Args: cobra.NoArgs,
@@ -44,15 +55,14 @@ summary.`,
 				return fmt.Errorf("--rate %v: must be positive", rate)
 			}
 			out := cmd.OutOrStdout()
-			clear := false
-			if f, ok := out.(*os.File); ok {
-				if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-					clear = true
-				}
+			clear := isTerminal(out)
+			var keys io.Reader
+			if isTerminal(cmd.InOrStdin()) {
+				keys = cmd.InOrStdin()
 			}
 			return demo.Run(cmd.Context(), demo.Config{Duration: duration, Rate: rate, Partitions: partitions,
 				Window: wcfg, Limits: lim, Chaos: bursts, WebhookURL: webhook, APIBase: apiBase,
-				Refresh: refresh, Clear: clear, Out: out, Seed: seed})
+				Refresh: refresh, Clear: clear, Out: out, Seed: seed, Keys: keys})
 		},
 	}
 	wf.registerDefaults(cmd.Flags(), window.Config{SizeMs: 10_000, OutOfOrdernessMs: 2_000, AllowedLatenessMs: 20_000, ReplayRetentionMs: 120_000}, event.DefaultLimits())

@@ -5,6 +5,7 @@
 package demo
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -89,6 +90,16 @@ type Config struct {
 	Clear      bool // redraw in place (a terminal); otherwise print frames
 	Out        io.Writer
 	Seed       uint64
+	Keys       io.Reader // typed commands (m, l, d, f, o + Enter; q quits); nil for none
+}
+
+// keyBursts are the bursts one can type while the demo runs.
+var keyBursts = map[string]Burst{
+	"m": {Kind: chaos.Malformed, Count: 300},
+	"l": {Kind: chaos.Late, Count: 200},
+	"d": {Kind: chaos.Duplicate, Count: 200},
+	"f": {Kind: chaos.Future, Count: 100},
+	"o": {Kind: chaos.Oversized, Count: 20},
 }
 
 // Run runs the demo until the duration passes or ctx ends, then prints a
@@ -178,6 +189,16 @@ func Run(ctx context.Context, cfg Config) error {
 	defer stopWatch()
 	watch(watchCtx, &wg, brokers, topics, cfg.Partitions, v)
 
+	burst := func(kind string, count int64, seed uint64) error {
+		n, err := chaos.Run(prodCtx, chaos.Config{Brokers: brokers, Topic: topics.Raw, Kind: kind, Count: count,
+			Seed: seed, Window: gcfg.Window, OutOfOrderness: gcfg.OutOfOrderness,
+			AllowedLateness: gcfg.AllowedLateness, MaxEventBytes: gcfg.MaxEventBytes})
+		chaosSent.Add(n)
+		if err != nil && prodCtx.Err() == nil {
+			return err
+		}
+		return nil
+	}
 	goRun("chaos", func() error {
 		start := time.Now()
 		for i, b := range cfg.Chaos {
@@ -186,16 +207,36 @@ func Run(ctx context.Context, cfg Config) error {
 				return nil
 			case <-time.After(time.Until(start.Add(b.At))):
 			}
-			n, err := chaos.Run(prodCtx, chaos.Config{Brokers: brokers, Topic: topics.Raw, Kind: b.Kind, Count: b.Count,
-				Seed: cfg.Seed + uint64(i) + 1, Window: gcfg.Window, OutOfOrderness: gcfg.OutOfOrderness,
-				AllowedLateness: gcfg.AllowedLateness, MaxEventBytes: gcfg.MaxEventBytes})
-			chaosSent.Add(n)
-			if err != nil && prodCtx.Err() == nil {
+			if err := burst(b.Kind, b.Count, cfg.Seed+uint64(i)+1); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	quit := make(chan struct{})
+	if cfg.Keys != nil {
+		v.keysHelp = true
+		// Lines, not raw key presses: no terminal mode to restore if the
+		// demo dies, and it works the same under tmux, ssh or Windows.
+		go func() {
+			sc := bufio.NewScanner(cfg.Keys)
+			seed := cfg.Seed + 1000
+			for sc.Scan() {
+				k, ok := keyBursts[strings.TrimSpace(sc.Text())]
+				switch {
+				case strings.TrimSpace(sc.Text()) == "q":
+					close(quit)
+					return
+				case ok:
+					seed++
+					if err := burst(k.Kind, k.Count, seed); err != nil {
+						errc <- err
+						return
+					}
+				}
+			}
+		}()
+	}
 
 	start := time.Now()
 	tick := time.NewTicker(cfg.Refresh)
@@ -205,6 +246,8 @@ loop:
 	for {
 		select {
 		case <-ctx.Done():
+			break loop
+		case <-quit:
 			break loop
 		case err := <-errc:
 			runErr = err

@@ -30,6 +30,7 @@ type view struct {
 	lastN     int64
 	lastAt    time.Time
 	rate      float64
+	keysHelp  bool
 }
 
 type alertLine struct {
@@ -146,6 +147,9 @@ func (v *view) render(w io.Writer, clear bool) {
 	}
 	if len(alerts) == 0 {
 		b.WriteString("  (none)\n")
+	}
+	if v.keysHelp {
+		b.WriteString("\ntype + Enter: m malformed burst · l late burst · d duplicates · f future · o oversized · q quit\n")
 	}
 	io.WriteString(w, b.String())
 }
