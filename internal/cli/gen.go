@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -29,7 +30,11 @@ seed and settings always give the same bytes.`,
 			if count < 0 {
 				return errors.New("--count must not be negative")
 			}
-			cfg, err := gf.config(&wf)
+			span := time.Duration(0)
+			if gf.cfg.EventsPerSecond > 0 {
+				span = time.Duration(float64(count) / gf.cfg.EventsPerSecond * float64(time.Second))
+			}
+			cfg, err := gf.config(&wf, span)
 			if err != nil {
 				return err
 			}

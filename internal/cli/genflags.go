@@ -19,7 +19,7 @@ func (g *genFlags) register(fs *pflag.FlagSet, defaultStart string) {
 	d := gen.DefaultConfig()
 	g.cfg = d
 	fs.Uint64Var(&g.cfg.Seed, "seed", d.Seed, "random seed: the same seed and settings give the same events")
-	fs.StringVar(&g.start, "start", defaultStart, `event-time clock start, RFC 3339, or "now"`)
+	fs.StringVar(&g.start, "start", defaultStart, `event-time clock start, RFC 3339, or "now" (gen: the log then ends now, so offline processing sees no accidental future events)`)
 	fs.Float64Var(&g.cfg.EventsPerSecond, "events-per-second", d.EventsPerSecond, "event-time density: how fast the simulated clock advances per event")
 	fs.IntVar(&g.cfg.Users, "users", d.Users, "size of the simulated user population")
 	fs.Float64Var(&g.cfg.Disorder, "disorder-ratio", d.Disorder, "share of events out of order within the out-of-orderness bound")
@@ -32,12 +32,14 @@ func (g *genFlags) register(fs *pflag.FlagSet, defaultStart string) {
 }
 
 // config merges the window flags the generator uses to place late events.
-func (g *genFlags) config(wf *windowFlags) (gen.Config, error) {
+// span, when positive, is how much event time the whole run covers: "now"
+// then means the log ends now rather than starts now.
+func (g *genFlags) config(wf *windowFlags, span time.Duration) (gen.Config, error) {
 	c := g.cfg
 	c.Window, c.OutOfOrderness, c.AllowedLateness, c.MaxEventBytes = wf.size, wf.ooo, wf.lateness, wf.maxEventBytes
 	switch g.start {
 	case "now":
-		c.Start = time.Now().UTC().Truncate(time.Millisecond)
+		c.Start = time.Now().Add(-span).UTC().Truncate(time.Millisecond)
 	default:
 		t, err := time.Parse(time.RFC3339Nano, g.start)
 		if err != nil {

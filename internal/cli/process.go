@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -27,10 +28,18 @@ timestamp. It writes every aggregate emission, one JSON object per line, and one
 JSON object per dead letter, then a summary on stderr. "-" means stdin/stdout.`,
 		Example: `  streamlab gen --seed 1 --count 100000 > log.jsonl
   streamlab process --input log.jsonl --aggregates-out aggs.jsonl --dlq-out dlq.jsonl`,
-		Args: cobra.NoArgs,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("process takes no arguments: give the file with --input %s", args[0])
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			wcfg, lim, err := wf.config()
 			if err != nil {
+				return err
+			}
+			if err := checkPaths(input, aggOut, dlqOut); err != nil {
 				return err
 			}
 			in, closeIn, err := openInput(cmd.InOrStdin(), input)
@@ -44,7 +53,7 @@ JSON object per dead letter, then a summary on stderr. "-" means stdin/stdout.`,
 			}
 			dw := aw
 			closeDLQ := func() error { return nil }
-			if dlqOut != aggOut {
+			if !samePath(dlqOut, aggOut) {
 				if dw, closeDLQ, err = openOutput(cmd.OutOrStdout(), dlqOut); err != nil {
 					closeAgg()
 					return err
@@ -73,6 +82,37 @@ JSON object per dead letter, then a summary on stderr. "-" means stdin/stdout.`,
 	cmd.Flags().StringVar(&dlqOut, "dlq-out", "-", "where to write dead letters as JSON lines (- for stdout)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "do not print the summary on stderr")
 	return cmd
+}
+
+// samePath reports whether two paths name the same file ("-" is stdout).
+func samePath(a, b string) bool {
+	if a == b {
+		return true
+	}
+	if a == "-" || b == "-" {
+		return false
+	}
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	if errA != nil || errB != nil {
+		aa, _ := filepath.Abs(a)
+		ab, _ := filepath.Abs(b)
+		return aa == ab
+	}
+	return os.SameFile(sa, sb)
+}
+
+// checkPaths refuses to overwrite the input with an output.
+func checkPaths(input string, outputs ...string) error {
+	if input == "-" {
+		return nil
+	}
+	for _, o := range outputs {
+		if o != "-" && samePath(input, o) {
+			return fmt.Errorf("output %s is the input file: it would be truncated before it is read", o)
+		}
+	}
+	return nil
 }
 
 func openInput(stdin io.Reader, path string) (io.Reader, func(), error) {

@@ -112,6 +112,8 @@ func TestBadConfigFailsFast(t *testing.T) {
 		{[]string{"process"}, map[string]string{"STREAMLAB_WINDOW": "soon"}, "STREAMLAB_WINDOW"},
 		{[]string{"gen", "--malformed-ratio", "2"}, nil, "malformed"},
 		{[]string{"processor", "--brokers", "nope"}, nil, "host:port"},
+		{[]string{"process"}, map[string]string{"STREAMLAB_WINDOW": "0"}, "STREAMLAB_WINDOW"},
+		{[]string{"process", "log.jsonl"}, nil, "--input log.jsonl"},
 	}
 	for _, tc := range tests {
 		for k, v := range tc.env {
@@ -124,6 +126,34 @@ func TestBadConfigFailsFast(t *testing.T) {
 		for k := range tc.env {
 			os.Unsetenv(k)
 		}
+	}
+}
+
+func TestProcessRefusesToOverwriteItsInput(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	os.WriteFile(in, []byte("{}\n"), 0o644)
+	code, _, stderr := run(t, "", "process", "--input", in, "--aggregates-out", filepath.Join(dir, ".", "in.jsonl"))
+	if code == 0 || !strings.Contains(stderr, "is the input file") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if b, _ := os.ReadFile(in); string(b) != "{}\n" {
+		t.Fatal("the input was truncated")
+	}
+	// Two spellings of one output file share one writer.
+	out := filepath.Join(dir, "out.jsonl")
+	if code, _, stderr := run(t, "", "process", "-q", "--input", in, "--aggregates-out", out, "--dlq-out", dir+"/./out.jsonl"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if lines := readLines(t, out); len(lines) != 1 || !strings.Contains(lines[0], `"reason":"schema_violation"`) {
+		t.Fatalf("shared output: %q", lines)
+	}
+}
+
+func TestEmptyEnvIsUnsetForNonStrings(t *testing.T) {
+	t.Setenv("STREAMLAB_WINDOW", "")
+	if code, _, stderr := run(t, "", "process", "-q"); code != 0 {
+		t.Fatalf("STREAMLAB_WINDOW= should mean unset: %s", stderr)
 	}
 }
 

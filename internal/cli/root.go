@@ -25,6 +25,10 @@ var Version = "dev"
 // EnvPrefix prefixes every flag's environment variable.
 const EnvPrefix = "STREAMLAB_"
 
+// flagRef names a flag and its environment variable in error messages, so
+// the message says what to fix wherever the value came from.
+func flagRef(name string) string { return "--" + name + " (" + EnvName(name) + ")" }
+
 // EnvName is the environment variable that backs a flag.
 func EnvName(flag string) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
@@ -89,7 +93,9 @@ func applyEnv(cmd *cobra.Command) error {
 			return
 		}
 		v, ok := os.LookupEnv(EnvName(f.Name))
-		if !ok {
+		// An empty variable means "not set" for anything but a string flag
+		// (compose's ${X:-} idiom); for a string, empty is a real value.
+		if !ok || (v == "" && f.Value.Type() != "string") {
 			return
 		}
 		if err := f.Value.Set(v); err != nil {

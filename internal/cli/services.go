@@ -29,7 +29,7 @@ func newProducerCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			gcfg, err := gf.config(&wf)
+			gcfg, err := gf.config(&wf, 0)
 			if err != nil {
 				return err
 			}

@@ -40,11 +40,11 @@ func (w *windowFlags) config() (window.Config, event.Limits, error) {
 	whole := func(name string, d time.Duration, positive bool) int64 {
 		switch {
 		case d%time.Millisecond != 0:
-			errs = append(errs, fmt.Errorf("--%s %s: must be a whole number of milliseconds", name, d))
+			errs = append(errs, fmt.Errorf("%s %s: must be a whole number of milliseconds", flagRef(name), d))
 		case positive && d <= 0:
-			errs = append(errs, fmt.Errorf("--%s %s: must be positive", name, d))
+			errs = append(errs, fmt.Errorf("%s %s: must be positive", flagRef(name), d))
 		case d < 0:
-			errs = append(errs, fmt.Errorf("--%s %s: must not be negative", name, d))
+			errs = append(errs, fmt.Errorf("%s %s: must not be negative", flagRef(name), d))
 		}
 		return d.Milliseconds()
 	}
@@ -56,7 +56,7 @@ func (w *windowFlags) config() (window.Config, event.Limits, error) {
 	}
 	lim := event.Limits{MaxEventBytes: w.maxEventBytes, MaxFutureMs: whole("max-future", w.maxFuture, false)}
 	if w.maxEventBytes <= 0 {
-		errs = append(errs, fmt.Errorf("--max-event-bytes %d: must be positive", w.maxEventBytes))
+		errs = append(errs, fmt.Errorf("%s %d: must be positive", flagRef("max-event-bytes"), w.maxEventBytes))
 	}
 	return cfg, lim, errors.Join(errs...)
 }

@@ -168,7 +168,9 @@ func Run(ctx context.Context, cfg Config) error {
 	gcfg.MaxEventBytes = cfg.Limits.MaxEventBytes
 	prodCtx, stopProducer := context.WithCancel(ctx)
 	defer stopProducer()
+	producerDone := make(chan struct{})
 	goRun("producer", func() error {
+		defer close(producerDone)
 		_, err := producer.Run(prodCtx, producer.Config{Brokers: brokers, Topic: topics.Raw, Gen: gcfg, Rate: cfg.Rate,
 			Progress: time.Hour, Metrics: prodm})
 		return err
@@ -259,6 +261,16 @@ loop:
 	// Stop the producer, let the processor flush (its shutdown emits every
 	// window not yet emitted), give the view a moment to read it, and stop.
 	stopProducer()
+	select { // its last batch may still be in flight
+	case <-producerDone:
+	case <-time.After(10 * time.Second):
+	}
+	// Let the processor finish what was produced, so the summary balances.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if sumCounter(pm.Messages) >= sumCounter(prodm.Produced)+chaosSent.Load() {
+			break
+		}
+	}
 	stopServices()
 	time.Sleep(1500 * time.Millisecond)
 	stopWatch()

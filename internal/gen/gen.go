@@ -213,9 +213,9 @@ func (g *Generator) Next() Message {
 		// the processor's default replay retention, so `dlq replay` heals it.
 		t = g.now - g.ooo - g.allowed - 2*g.window - int64(time.Millisecond) - g.rng.Int64N(int64(5*time.Minute))
 	case Future:
-		// A device whose clock is a year ahead: far enough that it is a
-		// future_event against the Kafka timestamp and, offline, against any
-		// wall clock within a year of the log's start.
+		// A device whose clock is a century ahead: a future_event against the
+		// record timestamp and, offline, against any wall clock this log will
+		// ever be processed at.
 		t = g.now + FutureSkew
 	}
 	ev.timeMs = floorDiv(t, nsPerMs)
@@ -229,7 +229,7 @@ func (g *Generator) Next() Message {
 }
 
 // FutureSkew is how far ahead of the clock a Future event is placed.
-const FutureSkew = int64(365 * 24 * time.Hour)
+const FutureSkew = int64(100 * 365 * 24 * time.Hour)
 
 func (g *Generator) message(kind Kind, defect string, key, value []byte, timeMs int64, hasTime bool) Message {
 	buf := make([]byte, len(key)+len(value))

@@ -148,10 +148,14 @@ func (e *Engine) Apply(ev *event.Event, replay bool, emit Emit) Outcome {
 		if replay {
 			return Duplicate
 		}
-		// The record changed (its duplicates counter), so a fired window is
-		// emitted again; see docs/semantics.md.
+		// Counted in the window, but a duplicate is not an applied event:
+		// §6 re-emits a fired window only for applied events, so the new
+		// count shows in the window's next emission, if any
+		// (docs/semantics.md).
 		w.duplicates++
-		e.changed(w, emit)
+		if !w.fired {
+			w.dirty = true
+		}
 		return Duplicate
 	}
 	w.add(ev)
