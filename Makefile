@@ -30,13 +30,15 @@ lint: ## go vet and gofmt
 	$(GO) vet ./...
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-fuzz: ## run every fuzz target for FUZZTIME each
+fuzz: ## run the parser, scanner and pipeline fuzz targets for FUZZTIME each
 	$(GO) test -run '^$$' -fuzz '^FuzzAgainstEncodingJSON$$' -fuzztime $(FUZZTIME) ./internal/jsonscan
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/event
 	$(GO) test -run '^$$' -fuzz '^FuzzPipeline$$' -fuzztime $(FUZZTIME) ./internal/pipeline
 
-bench: ## engine and offline benchmarks (events/s, allocs/event)
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/event ./internal/window ./internal/pipeline
+bench: ## pipeline and generator benchmarks (events/s, allocs/event) and a 1M-line offline run
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./internal/pipeline ./internal/gen
+	$(GO) run . gen --seed 1 --count 1000000 > /tmp/streamlab-bench.jsonl
+	$(GO) run . process --input /tmp/streamlab-bench.jsonl --aggregates-out /dev/null --dlq-out /dev/null
 
 # --- the docker-compose stack (docker-compose.yml); run.ps1 offers the same verbs on Windows
 

@@ -5,6 +5,7 @@ package clickhouse
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -108,5 +109,47 @@ func TestKafkaEngineTables(t *testing.T) {
 		[]string{`{"kafka_partition":1,"kafka_offset":2}`})
 	if n := mustQuery(t, c, "SELECT count() AS n FROM t_kafka.ingest_rejects")[0]["n"]; n != json.Number("0") {
 		t.Errorf("ingest_rejects = %v, want 0", n)
+	}
+}
+
+// TestKafkaEngineReadsFromEarliest: records produced before the schema is
+// applied (in compose the processor may run before clickhouse-setup) are not
+// lost: a new Kafka engine consumer group starts at the earliest offset.
+func TestKafkaEngineReadsFromEarliest(t *testing.T) {
+	ctx := context.Background()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "agg.window.v1", "events.dlq.v1", "alerts.v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	broker := cluster.ListenAddrs()[0]
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i := 0; i < 5; i++ {
+		r := rec(fmt.Sprintf("2026-01-01T10:0%d:00.000Z", i), 0, 1, 10, map[string]int64{"EUR": 100})
+		b, _ := r.Marshal()
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "agg.window.v1", Key: []byte(r.Key()), Value: b}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := DefaultParams()
+	p.Database = "t_earliest"
+	p.Brokers = []string{broker}
+	p.ConsumerGroup = "t-earliest"
+	p.FlushInterval = 200 * time.Millisecond
+	c := freshSchema(t, p) // only now: the group is new
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		n := mustQuery(t, c, "SELECT count() AS n FROM t_earliest.aggregates_latest")[0]["n"]
+		if n == json.Number("5") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 60 s ClickHouse has %v of the 5 records produced before the schema", n)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

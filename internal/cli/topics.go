@@ -16,7 +16,7 @@ func newTopicsCmd() *cobra.Command {
 	var retention time.Duration
 	create := &cobra.Command{
 		Use:   "create",
-		Short: "Create the raw, DLQ, aggregate, alert and state topics (idempotent)",
+		Short: "Create the raw, DLQ, aggregate, alert, state and replay-ledger topics (idempotent)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			brokers, err := kf.brokerList()
