@@ -160,9 +160,10 @@ func Run(cfg Config, partition int32, msgs []Message) Result {
 				if m.Replay {
 					break // replaying a counted event changes nothing
 				}
-				// Counted, but not applied: no emission of its own (§6 re-emits
-				// only for applied events).
 				win.duplicates++
+				if win.revision > 0 {
+					emit(win)
+				}
 				break
 			}
 			res.Counted++

@@ -26,9 +26,8 @@ func TestWorkedTimeline(t *testing.T) {
 		eventJSON("page_view", uuidN(5), at("01:07"), "user_id", `"u3"`, "session_id", `"s3"`),
 		// 6: allowed late: W 12:01:02 < 12:01 + 2 min → late_accepted=1, revision 2.
 		eventJSON("order_placed", uuidN(6), at("00:30"), "user_id", `"u4"`, "session_id", `"s4"`, "amount_minor", "1999"),
-		// 7: duplicate of 1 (upper-case id) after [12:00) fired: the window's
-		//    duplicates becomes 2, but a duplicate is not applied, so no
-		//    emission (§6); the count would show in a later emission.
+		// 7: duplicate of 1 (upper-case id) after [12:00) fired: duplicates=2,
+		//    revision 3, late_accepted stays 1.
 		eventJSON("product_view", strings.ToUpper(uuidN(2)), at("00:41")),
 		// 8: W = 12:03:15 → [12:01) emitted, revision 1.
 		eventJSON("page_view", uuidN(7), at("03:20")),
@@ -60,6 +59,9 @@ func TestWorkedTimeline(t *testing.T) {
 	r00b.orders, r00b.revenue = 1, `{"EUR":1999}`
 	r00b.funnel = `{"product_view":1,"add_to_cart":1,"order_placed":1}`
 
+	r00c := r00b
+	r00c.revision, r00c.duplicates = 3, 2
+
 	r01a := w01
 	r01a.revision, r01a.events, r01a.users, r01a.sessions = 1, 2, 2, 2
 	r01a.byType = `{"page_view":2}`
@@ -77,13 +79,13 @@ func TestWorkedTimeline(t *testing.T) {
 	r03.revision, r03.events, r03.users, r03.sessions = 1, 1, 1, 1
 	r03.byType = `{"page_view":1}`
 
-	assertEmissions(t, res.Emissions, []want{r00a, r00b, r01a, r01b, r02, r03})
+	assertEmissions(t, res.Emissions, []want{r00a, r00b, r00c, r01a, r01b, r02, r03})
 	assertDeadLetters(t, res.DeadLetters, []DeadLetter{{9, ReasonLateEvent, "2024-05-01T12:00:59.999Z"}})
 	if res.Counted != 9 || res.Duplicates != 2 {
 		t.Errorf("counted %d duplicates %d, want 9 and 2", res.Counted, res.Duplicates)
 	}
 
-	finals := map[string]want{w00.start: r00b, w01.start: r01b, w02.start: r02, w03.start: r03}
+	finals := map[string]want{w00.start: r00c, w01.start: r01b, w02.start: r02, w03.start: r03}
 	if len(res.Final) != len(finals) {
 		t.Fatalf("Final has %d windows, want %d", len(res.Final), len(finals))
 	}

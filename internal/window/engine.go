@@ -148,14 +148,10 @@ func (e *Engine) Apply(ev *event.Event, replay bool, emit Emit) Outcome {
 		if replay {
 			return Duplicate
 		}
-		// Counted in the window, but a duplicate is not an applied event:
-		// §6 re-emits a fired window only for applied events, so the new
-		// count shows in the window's next emission, if any
-		// (docs/semantics.md).
+		// The record changed (its duplicates counter), so a fired window is
+		// emitted again; see docs/semantics.md.
 		w.duplicates++
-		if !w.fired {
-			w.dirty = true
-		}
+		e.changed(w, emit)
 		return Duplicate
 	}
 	w.add(ev)

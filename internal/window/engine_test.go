@@ -55,7 +55,7 @@ func TestWorkedTimeline(t *testing.T) {
 		{ev(3, 30, event.AddToCart), Counted, ""},                         // out of order, not late
 		{ev(4, 66, event.PageView), Counted, "12:00 r1 e3 late0 dup0"},    // W = 12:01:01 ≥ 12:01
 		{ev(5, 20, event.OrderPlaced), Counted, "12:00 r2 e4 late1 dup0"}, // allowed-late upsert
-		{ev(1, 10, event.PageView), Duplicate, ""},                        // duplicate in an emitted window: counted, not emitted
+		{ev(1, 10, event.PageView), Duplicate, "12:00 r3 e4 late1 dup1"},  // duplicate of an emitted window
 		{ev(6, 190, event.PageView), Counted, "12:01 r1 e1 late0 dup0"},   // W = 12:03:05: 12:00 window retired
 		{ev(7, 40, event.PageView), Late, ""},                             // W ≥ 12:01 + 2 min
 		{ev(8, 125, event.PageView), Counted, "12:02 r1 e1 late0 dup0"},   // new window already behind W: revision 1, not late_accepted
