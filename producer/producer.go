@@ -77,6 +77,10 @@ func Run(ctx context.Context, cfg Config) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
+	counts, err := kafkaio.PartitionCounts(ctx, cfg.Brokers, cfg.Topic)
+	if err != nil || counts[cfg.Topic] == 0 {
+		return nil, fmt.Errorf("topic %s is not available (%v): run 'streamlab topics create' first", cfg.Topic, err)
+	}
 	w := kafkaio.NewWriter(cfg.Brokers, cfg.Topic)
 	defer w.Close()
 	if cfg.Duration > 0 {
