@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/streamlab/streamlab/chaos"
 	"github.com/streamlab/streamlab/internal/aggregate"
@@ -16,27 +15,13 @@ import (
 	"github.com/streamlab/streamlab/internal/event"
 	"github.com/streamlab/streamlab/internal/gen"
 	"github.com/streamlab/streamlab/internal/kafkaio"
+	"github.com/streamlab/streamlab/internal/kafkatest"
 	"github.com/streamlab/streamlab/internal/pipeline"
 	"github.com/streamlab/streamlab/internal/window"
 	"github.com/streamlab/streamlab/producer"
 )
 
-func startCluster(t *testing.T) ([]string, kafkaio.Topics) {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	brokers := c.ListenAddrs()
-	topics := kafkaio.DefaultTopics()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := kafkaio.CreateTopics(ctx, brokers, kafkaio.Specs(topics, 3, time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	return brokers, topics
-}
+func startCluster(t *testing.T) ([]string, kafkaio.Topics) { return kafkatest.Start(t, 3) }
 
 // liveTraffic writes clean events starting at the wall clock, like the
 // producer of a running stack, so that every partition has a watermark near

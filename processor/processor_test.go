@@ -10,13 +10,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/streamlab/streamlab/internal/aggregate"
 	"github.com/streamlab/streamlab/internal/deadletter"
 	"github.com/streamlab/streamlab/internal/event"
 	"github.com/streamlab/streamlab/internal/gen"
 	"github.com/streamlab/streamlab/internal/kafkaio"
+	"github.com/streamlab/streamlab/internal/kafkatest"
 	"github.com/streamlab/streamlab/internal/oracle"
 	"github.com/streamlab/streamlab/internal/window"
 	"github.com/streamlab/streamlab/processor"
@@ -29,19 +29,10 @@ import (
 
 func startCluster(t *testing.T, partitions int) ([]string, kafkaio.Topics) {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	brokers := c.ListenAddrs()
-	topics := kafkaio.DefaultTopics()
+	brokers, topics := kafkatest.Start(t, partitions)
+	// Creating the topics again is a no-op.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := kafkaio.CreateTopics(ctx, brokers, kafkaio.Specs(topics, partitions, time.Hour)); err != nil {
-		t.Fatal(err)
-	}
-	// Idempotent.
 	if _, err := kafkaio.CreateTopics(ctx, brokers, kafkaio.Specs(topics, partitions, time.Hour)); err != nil {
 		t.Fatal(err)
 	}

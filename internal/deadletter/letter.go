@@ -153,31 +153,3 @@ func (l *Letter) MarshalJSONLine() ([]byte, error) {
 	}
 	return b, nil
 }
-
-// UnmarshalJSONLine decodes MarshalJSONLine's output.
-func UnmarshalJSONLine(b []byte) (*Letter, error) {
-	var o offlineLine
-	if err := json.Unmarshal(b, &o); err != nil {
-		return nil, fmt.Errorf("decode dead letter: %w", err)
-	}
-	v, err := base64.StdEncoding.DecodeString(o.ValueB64)
-	if err != nil {
-		return nil, fmt.Errorf("decode dead letter value_b64: %w", err)
-	}
-	l := &Letter{Reason: event.Reason(o.Reason), Error: o.Error, Topic: o.SourceTopic,
-		Partition: o.SourcePartition, Offset: o.SourceOffset, ReplayCount: o.ReplayCount, Value: v}
-	if ms, ok := event.ParseTime([]byte(o.FailedAt)); ok {
-		l.FailedAt = time.UnixMilli(ms).UTC()
-	}
-	if o.EventTime != nil {
-		if l.EventTimeMs, l.HasEventTime = event.ParseTime([]byte(*o.EventTime)); !l.HasEventTime {
-			return nil, fmt.Errorf("decode dead letter: bad event_time %q", *o.EventTime)
-		}
-	}
-	if o.KeyB64 != nil {
-		if l.Key, err = base64.StdEncoding.DecodeString(*o.KeyB64); err != nil {
-			return nil, fmt.Errorf("decode dead letter key_b64: %w", err)
-		}
-	}
-	return l, nil
-}

@@ -35,18 +35,6 @@ const (
 	Duplicate Outcome = "duplicate"
 )
 
-// IsDeadLetter reports whether the outcome sends the message to the DLQ.
-func (o Outcome) IsDeadLetter() bool { return o != Counted && o != Duplicate }
-
-// Outcomes lists every outcome, dead letters in check order first.
-func Outcomes() []Outcome {
-	out := make([]Outcome, 0, 8)
-	for _, r := range event.Reasons() {
-		out = append(out, Outcome(r))
-	}
-	return append(out, Duplicate, Counted)
-}
-
 // Partition processes one partition's messages in log order.
 type Partition struct {
 	Engine *window.Engine
