@@ -4,7 +4,14 @@ GO ?= go
 BIN ?= ./streamlab
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/streamlab/streamlab/internal/cli.Version=$(VERSION)
-FUZZTIME ?= 5s
+# Fuzz budgets are execution counts, not durations: a wall-clock -fuzztime
+# races Go's fuzz coordinator at the deadline (golang/go#75804, "context
+# deadline exceeded" with no input written). Each is a few seconds here.
+# Minimisation is capped by count too, or new inputs eat the whole budget.
+FUZZ_JSONSCAN ?= 200000x
+FUZZ_PARSE ?= 250000x
+FUZZ_PIPELINE ?= 60000x
+FUZZMINIMIZE ?= 100x
 COMPOSE ?= docker compose
 # Size of a chaos burst (make chaos-malformed CHAOS_COUNT=5000).
 CHAOS_COUNT ?= 500
@@ -30,10 +37,10 @@ lint: ## go vet and gofmt
 	$(GO) vet ./...
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-fuzz: ## run the parser, scanner and pipeline fuzz targets for FUZZTIME each
-	$(GO) test -run '^$$' -fuzz '^FuzzAgainstEncodingJSON$$' -fuzztime $(FUZZTIME) ./internal/jsonscan
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/event
-	$(GO) test -run '^$$' -fuzz '^FuzzPipeline$$' -fuzztime $(FUZZTIME) ./internal/pipeline
+fuzz: ## run the scanner, parser and pipeline fuzz targets for a fixed number of executions each
+	$(GO) test -run '^$$' -fuzz '^FuzzAgainstEncodingJSON$$' -fuzztime $(FUZZ_JSONSCAN) -fuzzminimizetime $(FUZZMINIMIZE) ./internal/jsonscan
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_PARSE) -fuzzminimizetime $(FUZZMINIMIZE) ./internal/event
+	$(GO) test -run '^$$' -fuzz '^FuzzPipeline$$' -fuzztime $(FUZZ_PIPELINE) -fuzzminimizetime $(FUZZMINIMIZE) ./internal/pipeline
 
 bench: ## pipeline and generator benchmarks (events/s, allocs/event) and a 1M-line offline run
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./internal/pipeline ./internal/gen

@@ -9,7 +9,8 @@
     Needs Docker Desktop (docker compose) for the stack verbs and Go for the
     rest. Arguments after the verb are passed on to `streamlab chaos` and
     `streamlab dlq replay`, e.g. ./run.ps1 replay --reason late_event --since 30m
-    CHAOS_COUNT and FUZZTIME in the environment work as in the Makefile.
+    CHAOS_COUNT, FUZZ_JSONSCAN, FUZZ_PARSE, FUZZ_PIPELINE and FUZZMINIMIZE in the
+    environment work as in the Makefile.
 
 .EXAMPLE
     ./run.ps1 up
@@ -29,7 +30,11 @@ Set-Location -LiteralPath $PSScriptRoot
 
 $Rest = @($args)
 $ChaosCount = if ($env:CHAOS_COUNT) { $env:CHAOS_COUNT } else { '500' }
-$FuzzTime = if ($env:FUZZTIME) { $env:FUZZTIME } else { '5s' }
+# Execution counts, not durations: see the Makefile (golang/go#75804).
+$FuzzJsonscan = if ($env:FUZZ_JSONSCAN) { $env:FUZZ_JSONSCAN } else { '200000x' }
+$FuzzParse = if ($env:FUZZ_PARSE) { $env:FUZZ_PARSE } else { '250000x' }
+$FuzzPipeline = if ($env:FUZZ_PIPELINE) { $env:FUZZ_PIPELINE } else { '60000x' }
+$FuzzMinimize = if ($env:FUZZMINIMIZE) { $env:FUZZMINIMIZE } else { '100x' }
 
 # The verbs, in the Makefile's order; `help` prints this table.
 $Help = [ordered]@{
@@ -37,7 +42,7 @@ $Help = [ordered]@{
     'build'                = 'build the one binary streamlab.exe'
     'test'                 = 'the fast suite: vet, gofmt, unit + oracle tests, short fuzz runs'
     'lint'                 = 'go vet and gofmt'
-    'fuzz'                 = 'run every fuzz target for FUZZTIME each'
+    'fuzz'                 = 'run the scanner, parser and pipeline fuzz targets for a fixed number of executions each'
     'bench'                = 'engine and offline benchmarks (events/s, allocs/event)'
     'up'                   = 'build the image, start Kafka, ClickHouse, Grafana, Prometheus, Kafka UI and the services; print the URLs'
     'down'                 = 'stop the stack (data volumes are kept)'
@@ -89,9 +94,9 @@ function Invoke-Lint {
 }
 
 function Invoke-Fuzz {
-    Invoke-Native 'go' @('test', '-run', '^$', '-fuzz', '^FuzzAgainstEncodingJSON$', '-fuzztime', $FuzzTime, './internal/jsonscan')
-    Invoke-Native 'go' @('test', '-run', '^$', '-fuzz', '^FuzzParse$', '-fuzztime', $FuzzTime, './internal/event')
-    Invoke-Native 'go' @('test', '-run', '^$', '-fuzz', '^FuzzPipeline$', '-fuzztime', $FuzzTime, './internal/pipeline')
+    Invoke-Native 'go' @('test', '-run', '^$', '-fuzz', '^FuzzAgainstEncodingJSON$', '-fuzztime', $FuzzJsonscan, '-fuzzminimizetime', $FuzzMinimize, './internal/jsonscan')
+    Invoke-Native 'go' @('test', '-run', '^$', '-fuzz', '^FuzzParse$', '-fuzztime', $FuzzParse, '-fuzzminimizetime', $FuzzMinimize, './internal/event')
+    Invoke-Native 'go' @('test', '-run', '^$', '-fuzz', '^FuzzPipeline$', '-fuzztime', $FuzzPipeline, '-fuzzminimizetime', $FuzzMinimize, './internal/pipeline')
 }
 
 switch ($Verb) {
