@@ -14,7 +14,7 @@ ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 go build -trimpath \
-      -ldflags "-s -w -X github.com/streamlab/streamlab/internal/cli.Version=${VERSION}" \
+      -ldflags "-s -w -X github.com/streamlab/streamlab/cli.Version=${VERSION}" \
       -o /out/streamlab .
 
 # Runtime: distroless static, no shell, no package manager, non-root. The

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN ?= ./streamlab
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/streamlab/streamlab/internal/cli.Version=$(VERSION)
+LDFLAGS := -s -w -X github.com/streamlab/streamlab/cli.Version=$(VERSION)
 # Fuzz budgets are execution counts, not durations: a wall-clock -fuzztime
 # races Go's fuzz coordinator at the deadline (golang/go#75804, "context
 # deadline exceeded" with no input written). Each is a few seconds here.

@@ -5,7 +5,7 @@ package main
 import (
 	"os"
 
-	"github.com/streamlab/streamlab/internal/cli"
+	"github.com/streamlab/streamlab/cli"
 )
 
 func main() {

@@ -105,7 +105,7 @@ switch ($Verb) {
     }
     'build' {
         $env:CGO_ENABLED = '0'
-        $ldflags = "-s -w -X github.com/streamlab/streamlab/internal/cli.Version=$(Get-Version)"
+        $ldflags = "-s -w -X github.com/streamlab/streamlab/cli.Version=$(Get-Version)"
         Invoke-Native 'go' @('build', '-trimpath', '-ldflags', $ldflags, '-o', 'streamlab.exe', '.')
     }
     'test' {

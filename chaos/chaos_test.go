@@ -17,11 +17,12 @@ import (
 	"github.com/streamlab/streamlab/internal/kafkaio"
 	"github.com/streamlab/streamlab/internal/kafkatest"
 	"github.com/streamlab/streamlab/internal/pipeline"
+	"github.com/streamlab/streamlab/internal/topic"
 	"github.com/streamlab/streamlab/internal/window"
 	"github.com/streamlab/streamlab/producer"
 )
 
-func startCluster(t *testing.T) ([]string, kafkaio.Topics) { return kafkatest.Start(t, 3) }
+func startCluster(t *testing.T) ([]string, topic.Names) { return kafkatest.Start(t, 3) }
 
 // liveTraffic writes clean events starting at the wall clock, like the
 // producer of a running stack, so that every partition has a watermark near

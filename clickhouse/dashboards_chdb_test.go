@@ -22,6 +22,7 @@ import (
 	"github.com/streamlab/streamlab/internal/deadletter"
 	"github.com/streamlab/streamlab/internal/event"
 	"github.com/streamlab/streamlab/internal/gen"
+	"github.com/streamlab/streamlab/internal/grafanatest"
 	"github.com/streamlab/streamlab/internal/oracle"
 )
 
@@ -181,28 +182,28 @@ type panelResults map[string][]map[string]any
 // empty result. It also runs each panel with every variable narrowed to
 // one value, and checks that the Native adapter's JSON wrapping returns the
 // same rows as the engine's own JSONEachRow.
-func runDashboards(t *testing.T, db DB, database string, tr grafana.TimeRange) panelResults {
+func runDashboards(t *testing.T, db DB, database string, tr grafanatest.TimeRange) panelResults {
 	t.Helper()
 	ctx := context.Background()
 	mustExec(t, db, "USE "+database) // what the datasource's defaultDatabase does
-	ds, err := grafana.Dashboards()
+	ds, err := grafanatest.Dashboards(grafana.Files)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := panelResults{}
 	for _, d := range ds {
-		vars := map[string]grafana.VarValue{}
+		vars := map[string]grafanatest.VarValue{}
 		qs := d.Queries()
 		for _, q := range qs {
 			if q.Source != "variable" {
 				continue
 			}
-			sql, err := grafana.Interpolate(q.SQL, tr, time.Minute, vars)
+			sql, err := grafanatest.Interpolate(q.SQL, tr, time.Minute, vars)
 			if err != nil {
 				t.Fatalf("%s variable %s: %v", d.Title, q.Title, err)
 			}
 			rows := mustQuery(t, db, sql)
-			v := grafana.VarValue{All: true}
+			v := grafanatest.VarValue{All: true}
 			for _, r := range rows {
 				for _, val := range r {
 					v.Options = append(v.Options, fmt.Sprint(val))
@@ -212,11 +213,11 @@ func runDashboards(t *testing.T, db DB, database string, tr grafana.TimeRange) p
 			out[d.Title+" / $"+q.Title+" / "] = rows
 		}
 		for _, q := range qs {
-			if q.Datasource.UID != grafana.ClickHouseUID || q.Source == "variable" {
+			if q.Datasource.UID != grafanatest.ClickHouseUID || q.Source == "variable" {
 				continue
 			}
 			name := d.Title + " / " + q.Title + " / " + q.RefID
-			sql, err := grafana.Interpolate(q.SQL, tr, time.Minute, vars)
+			sql, err := grafanatest.Interpolate(q.SQL, tr, time.Minute, vars)
 			if err != nil {
 				t.Errorf("%s: %v", name, err)
 				continue
@@ -249,8 +250,8 @@ func runDashboards(t *testing.T, db DB, database string, tr grafana.TimeRange) p
 					continue
 				}
 				narrowed := maps.Clone(vars)
-				narrowed[vn] = grafana.VarValue{Values: v.Options[:1], Options: v.Options}
-				sql, err := grafana.Interpolate(q.SQL, tr, time.Minute, narrowed)
+				narrowed[vn] = grafanatest.VarValue{Values: v.Options[:1], Options: v.Options}
+				sql, err := grafanatest.Interpolate(q.SQL, tr, time.Minute, narrowed)
 				if err != nil {
 					t.Fatalf("%s with $%s=%s: %v", name, vn, v.Options[0], err)
 				}
@@ -572,7 +573,7 @@ func TestDashboardQueries(t *testing.T) {
 	t.Logf("fed %d windows, %d dead letters (%d with an empty value, which the Kafka engine skips) in %v",
 		len(want.windows), len(want.dead), len(want.dead)-len(want.visibleDead()), time.Since(start))
 
-	tr := grafana.TimeRange{From: time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC), To: time.Date(2026, 1, 1, 6, 0, 0, 0, time.UTC)}
+	tr := grafanatest.TimeRange{From: time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC), To: time.Date(2026, 1, 1, 6, 0, 0, 0, time.UTC)}
 	res := runDashboards(t, c, p.Database, tr)
 	checkNumbers(t, res, want)
 

@@ -1,6 +1,6 @@
 //go:build e2e && chdb
 
-// The end-to-end test (brief S7 and G3): a real Kafka broker, the streamlab
+// The end-to-end test (contract S7 and G3): a real Kafka broker, the streamlab
 // binary as producer and processor processes, and the schema applied in
 // chDB with the real Kafka engine consuming the topics.
 //
@@ -29,10 +29,11 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/streamlab/streamlab/grafana"
 	"github.com/streamlab/streamlab/internal/deadletter"
+	"github.com/streamlab/streamlab/internal/grafanatest"
 	"github.com/streamlab/streamlab/internal/kafkaio"
 	"github.com/streamlab/streamlab/internal/oracle"
+	"github.com/streamlab/streamlab/internal/topic"
 )
 
 const e2eMessages = 20000
@@ -209,7 +210,7 @@ func TestEndToEnd(t *testing.T) {
 	step("built the binary")
 
 	id := fmt.Sprintf("e2e%d", time.Now().UnixNano())
-	topics := kafkaio.Topics{Raw: "raw." + id, DLQ: "dlq." + id, Agg: "agg." + id, Alerts: "alerts." + id, State: "state." + id}
+	topics := topic.Names{Raw: "raw." + id, DLQ: "dlq." + id, Agg: "agg." + id, Alerts: "alerts." + id, State: "state." + id}
 	const partitions = 3
 	topicFlags := []string{"--brokers", bootstrap, "--raw-topic", topics.Raw, "--dlq-topic", topics.DLQ, "--agg-topic", topics.Agg,
 		"--alerts-topic", topics.Alerts, "--state-topic", topics.State}
@@ -296,7 +297,7 @@ func TestEndToEnd(t *testing.T) {
 	eventually(t, "ClickHouse has every aggregate, dead letter and alert", 3*time.Minute, landed)
 	step("ClickHouse caught up with the topics")
 
-	tr := grafana.TimeRange{From: time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC), To: time.Now().Add(time.Hour)}
+	tr := grafanatest.TimeRange{From: time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC), To: time.Now().Add(time.Hour)}
 	before := runDashboards(t, c, p.Database, tr)
 	checkNumbers(t, before, want)
 	if t.Failed() {

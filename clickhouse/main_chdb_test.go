@@ -10,61 +10,20 @@ package clickhouse
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/streamlab/streamlab/clickhouse/chdb"
+	"github.com/streamlab/streamlab/internal/chdbtest"
 )
 
-// One engine per test binary (chDB cannot boot twice reliably); every test
-// works in its own database.
-var shared struct {
-	once sync.Once
-	conn *chdb.Conn
-	dir  string
-	err  error
-}
+// The package's DB interface is what chdbtest.Conn implements.
+var _ DB = (*chdbtest.Conn)(nil)
 
-// The package's DB interface is what chdb.Conn implements.
-var _ DB = (*chdb.Conn)(nil)
+func engine(t testing.TB) *chdbtest.Conn { return chdbtest.Shared(t) }
 
-func engine(t testing.TB) *chdb.Conn {
-	t.Helper()
-	shared.once.Do(func() {
-		lib := os.Getenv("STREAMLAB_LIBCHDB")
-		if lib == "" {
-			shared.err = errors.New(`STREAMLAB_LIBCHDB is not set: run eval "$(scripts/chdb/install.sh)" && export STREAMLAB_LIBCHDB`)
-			return
-		}
-		if shared.dir, shared.err = os.MkdirTemp("", "streamlab-clickhouse-test-"); shared.err != nil {
-			return
-		}
-		shared.conn, shared.err = chdb.Open(lib, shared.dir)
-	})
-	if shared.err != nil {
-		t.Fatal(shared.err)
-	}
-	return shared.conn
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if shared.conn != nil {
-		if err := shared.conn.Close(); err != nil {
-			fmt.Fprintln(os.Stderr, "close chdb:", err)
-			code = 1
-		}
-	}
-	if shared.dir != "" {
-		os.RemoveAll(shared.dir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { chdbtest.Main(m) }
 
 // standIn returns parameters for a database whose Kafka tables are
 // stand-ins fed by INSERT.
@@ -77,7 +36,7 @@ func standIn(database string) Params {
 
 // freshSchema drops the database, applies the schema and drops the database
 // again when the test ends (which also stops any Kafka engine consumer).
-func freshSchema(t *testing.T, p Params) *chdb.Conn {
+func freshSchema(t *testing.T, p Params) *chdbtest.Conn {
 	t.Helper()
 	c := engine(t)
 	ctx := context.Background()

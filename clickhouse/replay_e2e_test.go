@@ -18,10 +18,11 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/streamlab/streamlab/dlq"
 	"github.com/streamlab/streamlab/internal/aggregate"
-	"github.com/streamlab/streamlab/internal/dlq"
 	"github.com/streamlab/streamlab/internal/kafkaio"
 	"github.com/streamlab/streamlab/internal/oracle"
+	"github.com/streamlab/streamlab/internal/topic"
 )
 
 // kafkaBrokers returns the real broker of the e2e run (never skips).
@@ -65,7 +66,7 @@ func howMany(t *testing.T, summary, what string) int {
 	return n
 }
 
-// TestReplayEndToEnd is S4 (brief G4) on a real broker and the real
+// TestReplayEndToEnd is S4 (contract G4) on a real broker and the real
 // ClickHouse engine: after a pipeline run with too-late events, replaying
 // the late dead letters makes ClickHouse's per-window totals equal the
 // ground truth computed as if nothing had been late; replaying the same
@@ -79,7 +80,7 @@ func TestReplayEndToEnd(t *testing.T) {
 	bin := buildBinary(t, dir)
 
 	id := fmt.Sprintf("replay%d", time.Now().UnixNano())
-	topics := kafkaio.Topics{Raw: "raw." + id, DLQ: "dlq." + id, Agg: "agg." + id, Alerts: "alerts." + id, State: "state." + id, Replays: "replays." + id}
+	topics := topic.Names{Raw: "raw." + id, DLQ: "dlq." + id, Agg: "agg." + id, Alerts: "alerts." + id, State: "state." + id, Replays: "replays." + id}
 	const partitions, messages = 3, 8000
 	topicFlags := []string{"--brokers", bootstrap, "--raw-topic", topics.Raw, "--dlq-topic", topics.DLQ, "--agg-topic", topics.Agg,
 		"--alerts-topic", topics.Alerts, "--state-topic", topics.State, "--replays-topic", topics.Replays}

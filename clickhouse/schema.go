@@ -2,7 +2,7 @@
 // schema (Kafka engine tables, materialized views into ReplacingMergeTree
 // tables, the views the Grafana dashboards read), applying it idempotently,
 // a thin clickhouse-go adapter, and the reconciliation of ClickHouse's
-// per-window totals against the aggregate topic (streamlab verify).
+// per-window totals against the aggregate topic (streamlab clickhouse verify).
 //
 // Everything talks to ClickHouse through DB, which the clickhouse-go adapter
 // (Native) and the in-process engine of package chdb both implement, so the
@@ -26,7 +26,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/streamlab/streamlab/internal/kafkaio"
+	"github.com/streamlab/streamlab/internal/topic"
 )
 
 // DB is the little of a ClickHouse connection this package needs.
@@ -66,12 +66,12 @@ type Params struct {
 	StandIn bool
 }
 
-// DefaultParams are the brief's topic names, database streamlab, consumer
+// DefaultParams are the contract's topic names, database streamlab, consumer
 // group prefix streamlab-clickhouse and a 1 s flush interval. Brokers are
 // left empty on purpose: only the deployment knows how ClickHouse reaches
 // Kafka.
 func DefaultParams() Params {
-	t := kafkaio.DefaultTopics()
+	t := topic.Defaults()
 	return Params{
 		Database:      DefaultDatabase,
 		AggTopic:      t.Agg,

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/streamlab/streamlab/clickhouse/chdb"
 	"github.com/streamlab/streamlab/internal/aggregate"
+	"github.com/streamlab/streamlab/internal/chdbtest"
 )
 
 func objects(t *testing.T, db DB, database string) []string {
@@ -95,7 +95,7 @@ func TestSplitterAgreesWithChDB(t *testing.T) {
 			ours = append(ours, s.SQL)
 		}
 		text := strings.Join(ours, ";\n")
-		theirs, err := chdb.SplitStatements(text)
+		theirs, err := chdbtest.SplitStatements(text)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,7 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/streamlab/streamlab/internal/cli"
+	"github.com/streamlab/streamlab/cli"
 )
 
 func TestImagesArePinned(t *testing.T) {

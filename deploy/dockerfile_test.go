@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/streamlab/streamlab/internal/cli"
+	"github.com/streamlab/streamlab/cli"
 )
 
 func TestDockerfile(t *testing.T) {
@@ -47,7 +47,7 @@ func TestDockerfile(t *testing.T) {
 		t.Fatal("the Makefile has no LDFLAGS")
 	}
 	wantLD := strings.ReplaceAll(strings.TrimSpace(mk[1]), "$(VERSION)", "${VERSION}")
-	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", wantLD, "github.com/streamlab/streamlab/internal/cli.Version="} {
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", wantLD, "github.com/streamlab/streamlab/cli.Version="} {
 		if !strings.Contains(src, want) {
 			t.Errorf("the Dockerfile's build does not use %q (as `make build` does)", want)
 		}

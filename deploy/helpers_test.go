@@ -20,7 +20,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/streamlab/streamlab/internal/cli"
+	"github.com/streamlab/streamlab/cli"
 )
 
 // repo is the repository root, seen from this package's directory.

@@ -9,7 +9,7 @@ import (
 	"github.com/streamlab/streamlab/internal/oracle"
 )
 
-// TestS1Oracle is brief S1: a generated log with disorder, allowed-late,
+// TestS1Oracle is contract S1: a generated log with disorder, allowed-late,
 // too-late, duplicate, malformed, oversized and future events, processed by
 // one replica and stopped with SIGTERM (flush), gives exactly the oracle's
 // emissions, final aggregates and dead letters (G1 included).

@@ -33,7 +33,7 @@ func testSeed(t *testing.T) uint64 {
 
 var restoredRE = regexp.MustCompile(`msg="partition restored"`)
 
-// TestS2Crash is brief S2: the S1 workload produced in bursts while a
+// TestS2Crash is contract S2: the S1 workload produced in bursts while a
 // processor is SIGKILLed at random points and restarted, at least five
 // times. Checkpoints are frequent so that kills land between checkpoints,
 // with outputs written past the last one; the restarted replica must resume

@@ -13,7 +13,7 @@ import (
 )
 
 // TestS2GracefulRestarts is G2 for SIGTERM: the processor is stopped
-// gracefully (flushing open windows, brief §6) several times mid-log and
+// gracefully (flushing open windows, contract §6) several times mid-log and
 // restarted. Every final number equals the oracle's; only a window's
 // revision may be higher, because a flush published it early
 // (docs/design.md §3).

@@ -27,7 +27,7 @@ func lastAssignment(p *proc) ([]string, bool) {
 	return strings.Fields(all[len(all)-1][1]), true
 }
 
-// TestS3Scale is brief S3: one log processed by three replicas in one group
+// TestS3Scale is contract S3: one log processed by three replicas in one group
 // (joining one after another while the log is being written, so partitions
 // move between them mid-stream) and, independently, by a single replica
 // (its own group, outputs and checkpoints) gives identical final aggregates

@@ -238,7 +238,7 @@ func writeRaw(ctx context.Context, b, topic string, msgs []kafka.Message) error 
 	return flush()
 }
 
-// TestS5Fuzz is brief S5 and G5: random bytes, truncated and mangled JSON,
+// TestS5Fuzz is contract S5 and G5: random bytes, truncated and mangled JSON,
 // invalid UTF-8, non-objects, empty and null values, nil and binary keys and
 // values up to 1 MiB, interleaved with valid events, written straight to the
 // raw topic. The processor must stay up and healthy, count every valid event

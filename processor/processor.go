@@ -18,13 +18,14 @@ import (
 
 	"github.com/streamlab/streamlab/internal/event"
 	"github.com/streamlab/streamlab/internal/kafkaio"
+	"github.com/streamlab/streamlab/internal/topic"
 	"github.com/streamlab/streamlab/internal/window"
 )
 
 // Config configures the processor.
 type Config struct {
 	Brokers []string
-	Topics  kafkaio.Topics
+	Topics  topic.Names
 	Group   string // consumer group id; default "streamlab-processor"
 	Window  window.Config
 	Limits  event.Limits
@@ -35,7 +36,7 @@ type Config struct {
 	CheckpointEvery    int
 	MaxBatch           int // messages processed between output flushes; default 2000
 
-	// FlushOnShutdown emits windows not yet emitted on SIGTERM (brief §6).
+	// FlushOnShutdown emits windows not yet emitted on SIGTERM (contract §6).
 	// A rebalance never flushes: only a stop of the whole replica does.
 	FlushOnShutdown bool
 
@@ -78,7 +79,7 @@ type Processor struct {
 	cfg   Config
 	agg   *kafka.Writer
 	dlq   *kafka.Writer
-	state *kafkaio.StateStore
+	state *StateStore
 	ready atomic.Bool
 }
 
@@ -103,7 +104,7 @@ func New(cfg Config) (*Processor, error) {
 		cfg:   cfg,
 		agg:   kafkaio.NewWriter(cfg.Brokers, cfg.Topics.Agg),
 		dlq:   kafkaio.NewDLQWriter(cfg.Brokers, cfg.Topics.DLQ),
-		state: kafkaio.NewStateStore(cfg.Brokers, cfg.Topics.State),
+		state: NewStateStore(cfg.Brokers, cfg.Topics.State),
 	}, nil
 }
 

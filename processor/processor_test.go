@@ -18,6 +18,7 @@ import (
 	"github.com/streamlab/streamlab/internal/kafkaio"
 	"github.com/streamlab/streamlab/internal/kafkatest"
 	"github.com/streamlab/streamlab/internal/oracle"
+	"github.com/streamlab/streamlab/internal/topic"
 	"github.com/streamlab/streamlab/internal/window"
 	"github.com/streamlab/streamlab/processor"
 	"github.com/streamlab/streamlab/producer"
@@ -27,13 +28,13 @@ import (
 // serving kafka-go over loopback). The same claims are proven on a real
 // Apache Kafka broker, with SIGKILLed processes, by the e2e suite.
 
-func startCluster(t *testing.T, partitions int) ([]string, kafkaio.Topics) {
+func startCluster(t *testing.T, partitions int) ([]string, topic.Names) {
 	t.Helper()
 	brokers, topics := kafkatest.Start(t, partitions)
 	// Creating the topics again is a no-op.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := kafkaio.CreateTopics(ctx, brokers, kafkaio.Specs(topics, partitions, time.Hour)); err != nil {
+	if _, err := kafkaio.CreateTopics(ctx, brokers, topic.Specs(topics, partitions, time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	return brokers, topics
@@ -51,7 +52,7 @@ func produce(t *testing.T, brokers []string, topic string, seed uint64, n int64)
 
 // runProcessor runs a replica until it has handled `want` messages in
 // total (across restarts, per the shared metrics), then stops it.
-func runProcessor(t *testing.T, brokers []string, topics kafkaio.Topics, m *processor.Metrics, flush bool, stopAfter func() bool) {
+func runProcessor(t *testing.T, brokers []string, topics topic.Names, m *processor.Metrics, flush bool, stopAfter func() bool) {
 	t.Helper()
 	p, err := processor.New(processor.Config{Brokers: brokers, Topics: topics, Group: "g", Window: window.DefaultConfig(),
 		Limits: event.DefaultLimits(), CheckpointInterval: 100 * time.Millisecond, CheckpointEvery: 500, MaxBatch: 300,
@@ -97,7 +98,7 @@ type result struct {
 	dlq   map[string]string // partition/offset -> reason
 }
 
-func readResult(t *testing.T, brokers []string, topics kafkaio.Topics) result {
+func readResult(t *testing.T, brokers []string, topics topic.Names) result {
 	t.Helper()
 	ctx := context.Background()
 	r := result{final: map[string][]byte{}, dlq: map[string]string{}}
@@ -129,7 +130,7 @@ func readResult(t *testing.T, brokers []string, topics kafkaio.Topics) result {
 	return r
 }
 
-func expected(t *testing.T, brokers []string, topics kafkaio.Topics, partitions int) (result, int64) {
+func expected(t *testing.T, brokers []string, topics topic.Names, partitions int) (result, int64) {
 	t.Helper()
 	exp := result{final: map[string][]byte{}, dlq: map[string]string{}}
 	var total int64
@@ -242,7 +243,7 @@ func restores(m *processor.Metrics) float64 {
 	return testutil.ToFloat64(m.Restores.WithLabelValues("checkpoint")) + testutil.ToFloat64(m.Restores.WithLabelValues("empty"))
 }
 
-func caughtUp(t *testing.T, brokers []string, topics kafkaio.Topics) bool {
+func caughtUp(t *testing.T, brokers []string, topics topic.Names) bool {
 	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
 	resp, err := client.OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{GroupID: "g", Topics: map[string][]int{topics.Raw: {0, 1, 2}}})
 	if err != nil {

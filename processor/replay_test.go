@@ -9,9 +9,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
-	"github.com/streamlab/streamlab/internal/dlq"
+	"github.com/streamlab/streamlab/dlq"
 	"github.com/streamlab/streamlab/internal/kafkaio"
 	"github.com/streamlab/streamlab/internal/oracle"
+	"github.com/streamlab/streamlab/internal/topic"
 	"github.com/streamlab/streamlab/processor"
 )
 
@@ -36,7 +37,7 @@ func projected(t *testing.T, b []byte) string {
 
 // groundTruth is the oracle's result as if nothing had been late: the
 // original log (replays excluded) with unbounded lateness.
-func groundTruth(t *testing.T, brokers []string, topics kafkaio.Topics, partitions int) map[string]string {
+func groundTruth(t *testing.T, brokers []string, topics topic.Names, partitions int) map[string]string {
 	t.Helper()
 	cfg := oracle.DefaultConfig()
 	cfg.AllowedLatenessMs = 1 << 50
@@ -61,7 +62,7 @@ func groundTruth(t *testing.T, brokers []string, topics kafkaio.Topics, partitio
 	return out
 }
 
-func current(t *testing.T, brokers []string, topics kafkaio.Topics) map[string]string {
+func current(t *testing.T, brokers []string, topics topic.Names) map[string]string {
 	out := map[string]string{}
 	for k, b := range readResult(t, brokers, topics).final {
 		out[k] = projected(t, b)

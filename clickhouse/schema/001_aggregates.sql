@@ -1,4 +1,4 @@
--- 001: window aggregates (brief §7) from the aggregate topic.
+-- 001: window aggregates (contract §7) from the aggregate topic.
 --
 -- Path of a record: Kafka topic -> agg_window_queue (Kafka engine, one row per
 -- message, value as raw bytes) -> agg_window_parse_mv -> agg_window_parsed
@@ -60,7 +60,7 @@ ENGINE = Null;
 
 -- One row per (window, source partition); ReplacingMergeTree keeps the row
 -- with the highest revision. Equal revisions are byte-identical re-emissions
--- (brief G2), so which copy survives does not matter. The partition key is a
+-- (contract G2), so which copy survives does not matter. The partition key is a
 -- function of the sorting key, so all copies of a row share a partition and
 -- merges (and FINAL) can always collapse them.
 CREATE TABLE IF NOT EXISTS {{.Database}}.aggregates
@@ -196,7 +196,7 @@ FROM {{.Database}}.aggregates FINAL;
 
 -- Per-window totals over source partitions. Every sum is exact: counts and
 -- money add up across partitions, and so do distinct users and sessions
--- because raw events are keyed by user_id (brief §3), which puts each user
+-- because raw events are keyed by user_id (contract §3), which puts each user
 -- and each session in exactly one partition.
 CREATE VIEW IF NOT EXISTS {{.Database}}.window_totals AS
 SELECT

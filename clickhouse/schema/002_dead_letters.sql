@@ -1,4 +1,4 @@
--- 002: dead letters (brief §8) from the dead-letter topic.
+-- 002: dead letters (contract §8) from the dead-letter topic.
 --
 -- A dead letter's value is the original message byte for byte (possibly not
 -- UTF-8, possibly over 64 KiB) and its context travels in Kafka headers

@@ -1,7 +1,7 @@
 -- 004: views for the Pipeline dashboard that combine aggregates and dead
 -- letters.
 
--- Every raw message has exactly one outcome (brief §5, G1): counted in a
+-- Every raw message has exactly one outcome (contract §5, G1): counted in a
 -- window, a duplicate, or a dead letter with its reason. Counted and
 -- duplicate messages are placed at their window's start (event time); dead
 -- letters at the minute they failed (processing time), because a dead

@@ -1,4 +1,4 @@
-// Package aggregate defines the window aggregate record (brief §7), the value
+// Package aggregate defines the window aggregate record (contract §7), the value
 // of every message on agg.window.v1 and every line of --aggregates-out.
 package aggregate
 

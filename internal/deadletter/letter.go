@@ -1,4 +1,4 @@
-// Package deadletter is the dead-letter record (brief §8): the original key
+// Package deadletter is the dead-letter record (contract §8): the original key
 // and value byte for byte plus the context needed to understand and replay
 // it. On Kafka the context travels in headers (the Kafka Connect DLQ
 // convention) so the value stays untouched; offline it is a JSON line.
@@ -116,7 +116,7 @@ func parseTime(s string) (int64, error) {
 	return ms, nil
 }
 
-// offlineLine is the --dlq-out format of brief §9.
+// offlineLine is the --dlq-out format of contract §9.
 type offlineLine struct {
 	Reason          string  `json:"reason"`
 	Error           string  `json:"error"`

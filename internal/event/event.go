@@ -1,6 +1,6 @@
 // Package event is the v1 event contract: it turns a raw message value into a
 // validated Event or a Rejection carrying one of the dead-letter reasons of
-// outcomes 1-5 (brief §4-§5). It has no I/O.
+// outcomes 1-5 (contract §4-§5). It has no I/O.
 package event
 
 import "fmt"
@@ -66,7 +66,7 @@ type Event struct {
 	Currency    [3]byte
 }
 
-// Reason is a dead-letter reason code (brief §5, outcomes 1-6).
+// Reason is a dead-letter reason code (contract §5, outcomes 1-6).
 type Reason string
 
 // Dead-letter reasons in the order they are checked.

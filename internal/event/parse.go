@@ -18,7 +18,7 @@ type Limits struct {
 	MaxFutureMs   int64 // event_time may be at most this far past the reference clock
 }
 
-// DefaultLimits are the brief's defaults: 64 KiB and 10 minutes.
+// DefaultLimits are the contract's defaults: 64 KiB and 10 minutes.
 func DefaultLimits() Limits { return Limits{MaxEventBytes: 65536, MaxFutureMs: 10 * 60 * 1000} }
 
 // field indexes of the members the contract looks at.
@@ -133,7 +133,7 @@ func quoteRaw(b []byte) []byte {
 	return append(q, '"')
 }
 
-// Parse applies outcomes 1-5 of brief §5 to one raw message value. refMs is
+// Parse applies outcomes 1-5 of contract §5 to one raw message value. refMs is
 // the reference clock for future_event: the message's Kafka timestamp, or the
 // wall clock in offline mode. On success it fills ev and returns nil.
 func Parse(value []byte, refMs int64, lim Limits, ev *Event) *Rejection {

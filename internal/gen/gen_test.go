@@ -335,7 +335,7 @@ func TestAllowedLateFallsBackWhenImpossible(t *testing.T) {
 }
 
 // TestOutcomesUnderWatermark replays the messages through a minimal model of
-// the processor's per-partition watermark (brief §6), with the users spread
+// the processor's per-partition watermark (contract §6), with the users spread
 // over partitions by key, and checks that every kind gets its intended
 // outcome there.
 func TestOutcomesUnderWatermark(t *testing.T) {

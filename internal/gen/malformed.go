@@ -3,7 +3,7 @@ package gen
 import "strings"
 
 // Ways a Malformed message is broken (Message.Defect). The first group is not
-// a JSON object at all (brief §5 invalid_json); DefectSchemaVersion2 is an
+// a JSON object at all (contract §5 invalid_json); DefectSchemaVersion2 is an
 // unsupported schema; the rest are well-formed JSON objects that violate the
 // v1 schema.
 const (

@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 )
 
-// This file is a small, independent reading of brief §4 and §5 (outcomes
+// This file is a small, independent reading of contract §4 and §5 (outcomes
 // 1-4), written with encoding/json on purpose so that it shares no code with
 // the generator's hand-written encoder.
 

@@ -11,11 +11,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/streamlab/streamlab/internal/kafkaio"
+	"github.com/streamlab/streamlab/internal/topic"
 )
 
 // Start runs a one-broker cluster on loopback for the test's lifetime and
 // creates the default topics with the given partition count.
-func Start(t testing.TB, partitions int) ([]string, kafkaio.Topics) {
+func Start(t testing.TB, partitions int) ([]string, topic.Names) {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
@@ -23,10 +24,10 @@ func Start(t testing.TB, partitions int) ([]string, kafkaio.Topics) {
 	}
 	t.Cleanup(c.Close)
 	brokers := c.ListenAddrs()
-	topics := kafkaio.DefaultTopics()
+	topics := topic.Defaults()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := kafkaio.CreateTopics(ctx, brokers, kafkaio.Specs(topics, partitions, time.Hour)); err != nil {
+	if _, err := kafkaio.CreateTopics(ctx, brokers, topic.Specs(topics, partitions, time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	return brokers, topics

@@ -1,5 +1,5 @@
 // Package oracle is a deliberately naive second implementation of the
-// streamlab processing semantics (brief §4–§7, §9). Tests run it next to the
+// streamlab processing semantics (contract §4–§7, §9). Tests run it next to the
 // real engine and compare results, so it favours obviousness over speed: each
 // window keeps the plain list of its counted events, every emitted record is
 // recomputed from that list, and the watermark is recomputed from all counted
@@ -23,7 +23,7 @@ type Config struct {
 	ReplayRetentionMs int64 // extra lateness granted to replayed dead letters
 }
 
-// DefaultConfig returns the defaults of the brief: 1 min windows, 5 s
+// DefaultConfig returns the defaults of the contract: 1 min windows, 5 s
 // out-of-orderness, 2 min allowed lateness, 64 KiB events, 10 min future skew.
 func DefaultConfig() Config {
 	return Config{
@@ -43,7 +43,7 @@ type Message struct {
 	Replay      bool  // re-injected from the dead-letter queue (dlq replay)
 }
 
-// Dead-letter reason codes (brief §5).
+// Dead-letter reason codes (contract §5).
 const (
 	ReasonOversized         = "oversized"
 	ReasonInvalidJSON       = "invalid_json"

@@ -1,4 +1,4 @@
-// Package pipeline applies the whole of brief §5 to the messages of one
+// Package pipeline applies the whole of contract §5 to the messages of one
 // source partition: parse and validate (outcomes 1-5), then the window engine
 // (6-8). The offline command and the Kafka processor both drive it, so both
 // make exactly the same decisions.

@@ -1,5 +1,5 @@
 // Package window is the event-time tumbling-window engine of one source
-// partition (brief §5 outcomes 6-8, §6, §7). It is pure: no clocks, no I/O.
+// partition (contract §5 outcomes 6-8, §6, §7). It is pure: no clocks, no I/O.
 // Its output is a function of the sequence of events it is given, which is
 // what lets the Kafka processor restore it from a snapshot and replay.
 package window
@@ -19,7 +19,7 @@ type Config struct {
 	OutOfOrdernessMs  int64 `json:"out_of_orderness_ms"`
 	AllowedLatenessMs int64 `json:"allowed_lateness_ms"`
 	// ReplayRetentionMs keeps windows this much longer than the allowed
-	// lateness so that replayed dead letters (brief G4) can still upsert
+	// lateness so that replayed dead letters (contract G4) can still upsert
 	// them. Ordinary events never see it: for them lateness is unchanged.
 	ReplayRetentionMs int64 `json:"replay_retention_ms"`
 }
@@ -50,7 +50,7 @@ func (c Config) Validate() error {
 // Outcome is what Apply did with an event.
 type Outcome uint8
 
-// Outcomes of a valid event (brief §5, 6-8).
+// Outcomes of a valid event (contract §5, 6-8).
 const (
 	Counted Outcome = iota + 1
 	Duplicate
@@ -197,7 +197,7 @@ func (e *Engine) advance(emit Emit) {
 }
 
 // Flush publishes every window the watermark has not passed yet, oldest
-// first, as it stands (end of input or shutdown, brief §6). It does not
+// first, as it stands (end of input or shutdown, contract §6). It does not
 // pretend the watermark passed them: they stay open, so events arriving after
 // a restart are not counted as late, and a second flush without new events
 // publishes nothing. Only the revision records that a flush happened.

@@ -1,0 +1,31 @@
+// Package kafkaio holds the thin kafka-go adapters every role shares, one
+// file per job: broker lists (brokers.go), durable writers (writer.go),
+// topic administration (admin.go), offsets and whole-topic reads (read.go)
+// and header conversion (headers.go).
+package kafkaio
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+)
+
+// ParseBrokers splits a comma-separated broker list and checks each entry.
+func ParseBrokers(s string) ([]string, error) {
+	var out []string
+	for _, b := range strings.Split(s, ",") {
+		b = strings.TrimSpace(b)
+		if b == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			return nil, fmt.Errorf("broker %q: want host:port: %w", b, err)
+		}
+		out = append(out, b)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no Kafka brokers given: set --brokers or STREAMLAB_BROKERS (host:port,...)")
+	}
+	return out, nil
+}

@@ -1,0 +1,188 @@
+// Package offline runs the pipeline on a file (contract §9): every line is one
+// raw message value of partition 0, its 0-based index is its offset, and the
+// wall clock stands in for the Kafka timestamp.
+package offline
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/streamlab/streamlab/internal/aggregate"
+	"github.com/streamlab/streamlab/internal/deadletter"
+	"github.com/streamlab/streamlab/internal/event"
+	"github.com/streamlab/streamlab/internal/pipeline"
+	"github.com/streamlab/streamlab/internal/window"
+)
+
+// Config of an offline run.
+type Config struct {
+	Window window.Config
+	Limits event.Limits
+	Now    func() time.Time // the reference clock; time.Now when nil
+}
+
+// Summary counts what a run did. Lines = counted + duplicates + dead letters.
+type Summary struct {
+	Lines       int64
+	Counted     int64
+	Duplicates  int64
+	DeadLetters map[event.Reason]int64
+	Emissions   int64
+	Windows     int64 // distinct windows emitted
+	Elapsed     time.Duration
+}
+
+// DeadLettered is the total number of dead letters.
+func (s *Summary) DeadLettered() int64 {
+	var n int64
+	for _, v := range s.DeadLetters {
+		n += v
+	}
+	return n
+}
+
+// Run processes in to the end. It returns an error only for I/O failures or
+// cancellation; bad input lines are dead letters, not errors.
+func Run(ctx context.Context, cfg Config, in io.Reader, aggOut, dlqOut io.Writer) (*Summary, error) {
+	start := time.Now()
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	part, err := pipeline.NewPartition(cfg.Window, cfg.Limits, 0)
+	if err != nil {
+		return nil, err
+	}
+	part.Now = now
+	sum := &Summary{DeadLetters: make(map[event.Reason]int64)}
+	aw := bufio.NewWriterSize(aggOut, 256<<10)
+	dw := aw
+	if dlqOut != aggOut {
+		dw = bufio.NewWriterSize(dlqOut, 256<<10)
+	}
+	var werr error
+	seen := make(map[string]struct{})
+	emit := func(r *aggregate.Record) {
+		if werr != nil {
+			return
+		}
+		b, err := r.Marshal()
+		if err != nil {
+			werr = err
+			return
+		}
+		sum.Emissions++
+		if _, ok := seen[r.WindowStart]; !ok {
+			seen[r.WindowStart] = struct{}{}
+			sum.Windows++
+		}
+		b = append(b, '\n')
+		if _, err := aw.Write(b); err != nil {
+			werr = fmt.Errorf("write aggregates: %w", err)
+		}
+	}
+	dead := func(l *deadletter.Letter) {
+		if werr != nil {
+			return
+		}
+		b, err := l.MarshalJSONLine()
+		if err != nil {
+			werr = err
+			return
+		}
+		b = append(b, '\n')
+		if _, err := dw.Write(b); err != nil {
+			werr = fmt.Errorf("write dead letters: %w", err)
+		}
+	}
+	lr := newLineReader(in)
+	msg := pipeline.Message{Partition: 0}
+	for {
+		line, err := lr.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return sum, fmt.Errorf("read input line %d: %w", sum.Lines+1, err)
+		}
+		if sum.Lines&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return sum, err
+			}
+		}
+		msg.Offset, msg.Value, msg.RefMs = sum.Lines, line, now().UnixMilli()
+		switch o := part.Process(&msg, emit, dead); o {
+		case pipeline.Counted:
+			sum.Counted++
+		case pipeline.Duplicate:
+			sum.Duplicates++
+		default:
+			sum.DeadLetters[event.Reason(o)]++
+		}
+		sum.Lines++
+		if werr != nil {
+			return sum, werr
+		}
+	}
+	part.Engine.Flush(emit)
+	if werr != nil {
+		return sum, werr
+	}
+	if err := aw.Flush(); err != nil {
+		return sum, fmt.Errorf("write aggregates: %w", err)
+	}
+	if dw != aw {
+		if err := dw.Flush(); err != nil {
+			return sum, fmt.Errorf("write dead letters: %w", err)
+		}
+	}
+	sum.Elapsed = time.Since(start)
+	return sum, nil
+}
+
+// lineReader splits on '\n' with no line-length limit (bufio.Scanner stops
+// at 64 KiB by default, and an oversized event must still become a dead
+// letter rather than an error).
+type lineReader struct {
+	r   *bufio.Reader
+	buf []byte
+}
+
+func newLineReader(r io.Reader) *lineReader {
+	return &lineReader{r: bufio.NewReaderSize(r, 1<<20)}
+}
+
+// next returns the next line without its '\n'. The slice is valid until the
+// next call. A final line without '\n' is still a line; an empty input has
+// none.
+func (l *lineReader) next() ([]byte, error) {
+	line, err := l.r.ReadSlice('\n')
+	if err == nil {
+		return line[:len(line)-1], nil
+	}
+	if errors.Is(err, bufio.ErrBufferFull) {
+		l.buf = append(l.buf[:0], line...)
+		for {
+			line, err = l.r.ReadSlice('\n')
+			l.buf = append(l.buf, line...)
+			if errors.Is(err, bufio.ErrBufferFull) {
+				continue
+			}
+			if err == nil {
+				return l.buf[:len(l.buf)-1], nil
+			}
+			if err == io.EOF {
+				return l.buf, nil
+			}
+			return nil, err
+		}
+	}
+	if err == io.EOF && len(line) > 0 {
+		return line, nil
+	}
+	return nil, err
+}
