@@ -1,0 +1,43 @@
+package kafkaio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+	"testing"
+
+	"github.com/segmentio/kafka-go"
+)
+
+func TestTransient(t *testing.T) {
+	dial := &net.OpError{Op: "dial", Net: "tcp", Err: fmt.Errorf("connect: %w", syscall.ECONNREFUSED)}
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{context.Canceled, false},
+		{fmt.Errorf("fetch: %w", kafka.NotLeaderForPartition), true},
+		{kafka.LeaderNotAvailable, true},
+		{kafka.GroupCoordinatorNotAvailable, true},
+		{kafka.GroupLoadInProgress, true},
+		{kafka.RequestTimedOut, true},
+		{kafka.UnknownTopicOrPartition, true}, // just created: see the doc comment
+		{kafka.MessageSizeTooLarge, false},
+		{kafka.TopicAuthorizationFailed, false},
+		{kafka.InvalidTopic, false},
+		{dial, true},
+		{fmt.Errorf("read: %w", syscall.ECONNRESET), true},
+		{io.ErrUnexpectedEOF, true},
+		{kafka.WriteErrors{nil, kafka.NotLeaderForPartition}, true},
+		{kafka.WriteErrors{kafka.NotLeaderForPartition, kafka.MessageSizeTooLarge}, false},
+		{errors.New("state topic belongs to another group"), false},
+	} {
+		if got := Transient(tc.err); got != tc.want {
+			t.Errorf("Transient(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
