@@ -139,8 +139,10 @@ func Run(ctx context.Context, cfg Config) error {
 	reg := prometheus.NewRegistry()
 	pm := processor.NewMetrics(reg)
 	prodm := producer.NewMetrics(reg)
-	proc, err := processor.New(processor.Config{Brokers: brokers, Topics: topics, Window: cfg.Window, Limits: cfg.Limits,
-		CheckpointInterval: time.Second, FlushOnShutdown: true, SessionTimeout: 6 * time.Second, Metrics: pm})
+	pcfg := processor.DefaultConfig()
+	pcfg.Brokers, pcfg.Topics, pcfg.Window, pcfg.Limits = brokers, topics, cfg.Window, cfg.Limits
+	pcfg.CheckpointInterval, pcfg.SessionTimeout, pcfg.Metrics = time.Second, 6*time.Second, pm
+	proc, err := processor.New(pcfg)
 	if err != nil {
 		return err
 	}

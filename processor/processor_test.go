@@ -13,7 +13,6 @@ import (
 
 	"github.com/streamlab/streamlab/internal/aggregate"
 	"github.com/streamlab/streamlab/internal/deadletter"
-	"github.com/streamlab/streamlab/internal/event"
 	"github.com/streamlab/streamlab/internal/gen"
 	"github.com/streamlab/streamlab/internal/kafkaio"
 	"github.com/streamlab/streamlab/internal/kafkatest"
@@ -54,9 +53,11 @@ func produce(t *testing.T, brokers []string, topic string, seed uint64, n int64)
 // total (across restarts, per the shared metrics), then stops it.
 func runProcessor(t *testing.T, brokers []string, topics topic.Names, m *processor.Metrics, flush bool, stopAfter func() bool) {
 	t.Helper()
-	p, err := processor.New(processor.Config{Brokers: brokers, Topics: topics, Group: "g", Window: window.DefaultConfig(),
-		Limits: event.DefaultLimits(), CheckpointInterval: 100 * time.Millisecond, CheckpointEvery: 500, MaxBatch: 300,
-		FlushOnShutdown: flush, SessionTimeout: 6 * time.Second, Metrics: m})
+	cfg := processor.DefaultConfig()
+	cfg.Brokers, cfg.Topics, cfg.Group, cfg.Metrics = brokers, topics, "g", m
+	cfg.CheckpointInterval, cfg.CheckpointEvery, cfg.MaxBatch = 100*time.Millisecond, 500, 300
+	cfg.FlushOnShutdown, cfg.SessionTimeout = flush, 6*time.Second
+	p, err := processor.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,8 +293,10 @@ func TestOtherWindowSettingsFailFast(t *testing.T) {
 	runProcessor(t, brokers, topics, m, true, func() bool { return handled(m) >= 500 })
 	cfg := window.DefaultConfig()
 	cfg.SizeMs = 30_000
-	p, err := processor.New(processor.Config{Brokers: brokers, Topics: topics, Group: "g", Window: cfg, Limits: event.DefaultLimits(),
-		SessionTimeout: 6 * time.Second, Metrics: processor.NewMetrics(prometheus.NewRegistry())})
+	pcfg := processor.DefaultConfig()
+	pcfg.Brokers, pcfg.Topics, pcfg.Group, pcfg.Window = brokers, topics, "g", cfg
+	pcfg.SessionTimeout, pcfg.Metrics = 6*time.Second, processor.NewMetrics(prometheus.NewRegistry())
+	p, err := processor.New(pcfg)
 	if err != nil {
 		t.Fatal(err)
 	}

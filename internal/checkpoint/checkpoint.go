@@ -25,6 +25,19 @@ type Checkpoint struct {
 	NextOffset int64           `json:"next_offset"` // first input offset not reflected in Engine
 	WrittenAt  time.Time       `json:"written_at"`
 	Engine     json.RawMessage `json:"engine"` // window.Engine snapshot
+	// Pending are aggregate records published by a shutdown flush. They
+	// are written after this checkpoint is saved, so a restore from it
+	// writes them (again, identical) before anything else: otherwise a crash
+	// between the two would leave the flushed revisions on the aggregate
+	// topic while the restored engine, not knowing them, gives the same
+	// revision numbers to other contents.
+	Pending []Record `json:"pending,omitempty"`
+}
+
+// Record is one output record carried by a checkpoint.
+type Record struct {
+	Key   []byte `json:"key"`
+	Value []byte `json:"value"`
 }
 
 // Key is the record key on the state topic.

@@ -1,0 +1,150 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/streamlab/streamlab/internal/kafkaio"
+	"github.com/streamlab/streamlab/internal/retry"
+)
+
+// missingTopicGrace is how long a topic may be missing from the metadata
+// before that is an error: right after `topics create` a broker can answer
+// before it serves the new topic.
+const missingTopicGrace = 2 * time.Second
+
+// dlqHeadroom is what a dead letter adds to the raw record it carries (the
+// dlq.* headers with the error text) plus the record batch framing that
+// kafka-go's batch accounting leaves out. The DLQ writer keeps its batches
+// this far under the DLQ topic's limit, and cuts dead letters to fit.
+const dlqHeadroom = 16 << 10
+
+// topology is what the processor learns about its topics at start.
+type topology struct {
+	rawPartitions int
+	rawMaxBytes   int // the raw topic's max.message.bytes
+	dlqMaxBytes   int // the DLQ topic's max.message.bytes
+}
+
+// checkTopics waits for the broker (transient errors, up to the connect
+// timeout) and then checks, once, what no retry can fix: every topic
+// exists, the state topic has a partition for every raw partition, and
+// the DLQ topic can hold the dead letters of what the raw topic accepts.
+func (p *Processor) checkTopics(ctx context.Context) (topology, error) {
+	cfg := p.cfg
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second}
+	roles := []struct{ field, name string }{
+		{"Topics.Raw", cfg.Topics.Raw}, {"Topics.State", cfg.Topics.State},
+		{"Topics.Agg", cfg.Topics.Agg}, {"Topics.DLQ", cfg.Topics.DLQ},
+	}
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = r.name
+	}
+	var firstAnswer time.Time
+	what := "connect to Kafka at " + strings.Join(cfg.Brokers, ",")
+	return retry.Do(ctx, cfg.Retry, cfg.Logger, what, kafkaio.Transient, func(ctx context.Context) (topology, error) {
+		md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+		if err != nil {
+			return topology{}, err
+		}
+		if firstAnswer.IsZero() {
+			firstAnswer = time.Now()
+		}
+		parts := map[string]int{}
+		for _, t := range md.Topics {
+			switch {
+			case t.Error == nil:
+				parts[t.Name] = len(t.Partitions)
+			case !errors.Is(t.Error, kafka.UnknownTopicOrPartition):
+				return topology{}, fmt.Errorf("metadata of topic %s: %w", t.Name, t.Error)
+			}
+		}
+		var missing []string
+		for _, r := range roles {
+			if parts[r.name] == 0 {
+				missing = append(missing, fmt.Sprintf("%s (%s)", r.name, r.field))
+			}
+		}
+		if len(missing) > 0 {
+			err := fmt.Errorf("topic %s does not exist: create the topics with 'streamlab topics create' (same names), or name existing ones",
+				strings.Join(missing, ", "))
+			if time.Since(firstAnswer) < missingTopicGrace {
+				return topology{}, fmt.Errorf("%w: %w", err, kafka.UnknownTopicOrPartition) // transient for a moment
+			}
+			return topology{}, retry.Permanent(err)
+		}
+		raw, state := parts[cfg.Topics.Raw], parts[cfg.Topics.State]
+		if state < raw {
+			return topology{}, retry.Permanent(fmt.Errorf("state topic %s (Topics.State) has %d partitions but raw topic %s has %d: partition p's checkpoint lives in state partition p, so it needs at least %d (create it again with 'streamlab topics create')",
+				cfg.Topics.State, state, cfg.Topics.Raw, raw, raw))
+		}
+		limits, err := maxMessageBytes(ctx, client, cfg.Topics.Raw, cfg.Topics.DLQ)
+		if err != nil {
+			return topology{}, err
+		}
+		t := topology{rawPartitions: raw, rawMaxBytes: limits[cfg.Topics.Raw], dlqMaxBytes: limits[cfg.Topics.DLQ]}
+		if t.dlqRecordLimit() < dlqHeadroom {
+			return topology{}, retry.Permanent(fmt.Errorf("DLQ topic %s (Topics.DLQ) accepts records up to %d bytes (max.message.bytes): too small for a dead letter's context; give it at least %d, better the raw topic's %d plus %d",
+				cfg.Topics.DLQ, t.dlqMaxBytes, 2*dlqHeadroom, t.rawMaxBytes, 2*dlqHeadroom))
+		}
+		return t, nil
+	})
+}
+
+// maxMessageBytes reads the effective max.message.bytes of topics (the
+// topic's own setting or the broker default it inherits).
+func maxMessageBytes(ctx context.Context, client *kafka.Client, topics ...string) (map[string]int, error) {
+	req := &kafka.DescribeConfigsRequest{}
+	for _, t := range topics {
+		req.Resources = append(req.Resources, kafka.DescribeConfigRequestResource{
+			ResourceType: kafka.ResourceTypeTopic, ResourceName: t, ConfigNames: []string{"max.message.bytes"}})
+	}
+	resp, err := client.DescribeConfigs(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("describe topic configs: %w", err)
+	}
+	out := map[string]int{}
+	for _, r := range resp.Resources {
+		if r.Error != nil {
+			return nil, fmt.Errorf("describe config of topic %s: %w", r.ResourceName, r.Error)
+		}
+		for _, e := range r.ConfigEntries {
+			if e.ConfigName != "max.message.bytes" {
+				continue
+			}
+			n, err := strconv.Atoi(e.ConfigValue)
+			if err != nil || n <= 0 {
+				return nil, retry.Permanent(fmt.Errorf("topic %s: max.message.bytes %q is not a positive number", r.ResourceName, e.ConfigValue))
+			}
+			out[r.ResourceName] = n
+		}
+	}
+	for _, t := range topics {
+		if out[t] == 0 {
+			return nil, retry.Permanent(fmt.Errorf("topic %s: the broker did not report its max.message.bytes", t))
+		}
+	}
+	return out, nil
+}
+
+// dlqRecordLimit is the size a dead letter (one record batch) may have: the
+// DLQ topic's limit less the headroom kept for kafka-go's batch accounting.
+func (t topology) dlqRecordLimit() int { return t.dlqMaxBytes - dlqHeadroom }
+
+// dlqWarning says what happens to big dead letters when the DLQ topic
+// cannot hold every record the raw topic accepts; "" when it can.
+func (t topology) dlqWarning(raw, dlq string) string {
+	need := t.rawMaxBytes + 2*dlqHeadroom
+	if t.dlqMaxBytes >= need {
+		return ""
+	}
+	return fmt.Sprintf("DLQ topic %s accepts records up to %d bytes (max.message.bytes) but raw topic %s accepts %d: a dead letter of a raw record over about %d bytes is written with its value cut to fit, its original size and SHA-256 in dlq.value.* headers, and cannot be replayed; give %s a max.message.bytes of at least %d to keep every dead letter whole",
+		dlq, t.dlqMaxBytes, raw, t.rawMaxBytes, t.dlqRecordLimit()-dlqHeadroom, dlq, need)
+}
