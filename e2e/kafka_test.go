@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/streamlab/streamlab/internal/kafkaio"
 )
 
 // topicSet names every topic of one pipeline. Each test uses its own set so
@@ -134,14 +136,16 @@ func waitConsumed(t *testing.T, ctx context.Context, b, group, topic string, par
 	var last string
 	for {
 		end, err := endOffsets(ctx, b, topic, partitions)
-		if err != nil {
+		var got map[int]int64
+		if err == nil {
+			got, err = committedOffsets(ctx, b, group, topic, partitions)
+		}
+		// A broker that just (re)started answers "not coordinator" or "not
+		// leader" for a moment: look again, until the deadline.
+		if err != nil && !kafkaio.Transient(err) {
 			t.Fatal(err)
 		}
-		got, err := committedOffsets(ctx, b, group, topic, partitions)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := true
+		done := err == nil
 		for p := 0; p < partitions; p++ {
 			if got[p] != end[p] {
 				done = false
@@ -151,6 +155,9 @@ func waitConsumed(t *testing.T, ctx context.Context, b, group, topic string, par
 			return
 		}
 		last = fmt.Sprintf("committed %v, end offsets %v", got, end)
+		if err != nil {
+			last = err.Error()
+		}
 		if alive != nil {
 			if err := alive(); err != nil {
 				t.Fatalf("group %s did not consume %s (%s): %v", group, topic, last, err)

@@ -39,50 +39,32 @@ type topology struct {
 func (p *Processor) checkTopics(ctx context.Context) (topology, error) {
 	cfg := p.cfg
 	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second}
-	roles := []struct{ field, name string }{
-		{"Topics.Raw", cfg.Topics.Raw}, {"Topics.State", cfg.Topics.State},
-		{"Topics.Agg", cfg.Topics.Agg}, {"Topics.DLQ", cfg.Topics.DLQ},
-	}
-	names := make([]string, len(roles))
-	for i, r := range roles {
-		names[i] = r.name
-	}
-	var firstAnswer time.Time
-	what := "connect to Kafka at " + strings.Join(cfg.Brokers, ",")
+	roles := []topicRole{{"Topics.Raw", cfg.Topics.Raw}, {"Topics.State", cfg.Topics.State},
+		{"Topics.Agg", cfg.Topics.Agg}, {"Topics.DLQ", cfg.Topics.DLQ}}
+	what := "check the topics on Kafka at " + strings.Join(cfg.Brokers, ",")
 	return retry.Do(ctx, cfg.Retry, cfg.Logger, what, kafkaio.Transient, func(ctx context.Context) (topology, error) {
-		md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+		parts, missing, err := partitionCounts(ctx, client, roles)
+		// Right after `topics create` a broker can answer before it serves
+		// the new topics: look again for a moment before calling one
+		// missing (quietly: this is not a state worth a log line).
+		for deadline := time.Now().Add(missingTopicGrace); err == nil && len(missing) > 0 && time.Now().Before(deadline); {
+			select {
+			case <-ctx.Done():
+				return topology{}, ctx.Err()
+			case <-time.After(250 * time.Millisecond):
+			}
+			parts, missing, err = partitionCounts(ctx, client, roles)
+		}
 		if err != nil {
 			return topology{}, err
 		}
-		if firstAnswer.IsZero() {
-			firstAnswer = time.Now()
-		}
-		parts := map[string]int{}
-		for _, t := range md.Topics {
-			switch {
-			case t.Error == nil:
-				parts[t.Name] = len(t.Partitions)
-			case !errors.Is(t.Error, kafka.UnknownTopicOrPartition):
-				return topology{}, fmt.Errorf("metadata of topic %s: %w", t.Name, t.Error)
-			}
-		}
-		var missing []string
-		for _, r := range roles {
-			if parts[r.name] == 0 {
-				missing = append(missing, fmt.Sprintf("%s (%s)", r.name, r.field))
-			}
-		}
 		if len(missing) > 0 {
-			err := fmt.Errorf("topic %s does not exist: create the topics with 'streamlab topics create' (same names), or name existing ones",
-				strings.Join(missing, ", "))
-			if time.Since(firstAnswer) < missingTopicGrace {
-				return topology{}, fmt.Errorf("%w: %w", err, kafka.UnknownTopicOrPartition) // transient for a moment
-			}
-			return topology{}, retry.Permanent(err)
+			return topology{}, retry.Permanent(fmt.Errorf("%s: create the topics with 'streamlab topics create' (same names), or name existing ones",
+				strings.Join(missing, "; ")))
 		}
 		raw, state := parts[cfg.Topics.Raw], parts[cfg.Topics.State]
 		if state < raw {
-			return topology{}, retry.Permanent(fmt.Errorf("state topic %s (Topics.State) has %d partitions but raw topic %s has %d: partition p's checkpoint lives in state partition p, so it needs at least %d (create it again with 'streamlab topics create')",
+			return topology{}, retry.Permanent(fmt.Errorf("the topic named by Topics.State, %q, has %d partitions but the raw topic %q has %d: partition p's checkpoint lives in state partition p, so it needs at least %d (create it again with 'streamlab topics create')",
 				cfg.Topics.State, state, cfg.Topics.Raw, raw, raw))
 		}
 		limits, err := maxMessageBytes(ctx, client, cfg.Topics.Raw, cfg.Topics.DLQ)
@@ -91,12 +73,44 @@ func (p *Processor) checkTopics(ctx context.Context) (topology, error) {
 		}
 		t := topology{rawPartitions: raw, rawMaxBytes: limits[cfg.Topics.Raw], dlqMaxBytes: limits[cfg.Topics.DLQ]}
 		if t.dlqRecordLimit() < dlqHeadroom {
-			return topology{}, retry.Permanent(fmt.Errorf("DLQ topic %s (Topics.DLQ) accepts records up to %d bytes (max.message.bytes): too small for a dead letter's context; give it at least %d, better the raw topic's %d plus %d",
+			return topology{}, retry.Permanent(fmt.Errorf("the topic named by Topics.DLQ, %q, accepts records up to %d bytes (max.message.bytes): too small for a dead letter's context; give it at least %d, better the raw topic's %d plus %d",
 				cfg.Topics.DLQ, t.dlqMaxBytes, 2*dlqHeadroom, t.rawMaxBytes, 2*dlqHeadroom))
 		}
 		return t, nil
 	})
 }
+
+// partitionCounts returns the partition count of each topic of roles and
+// says which of them do not exist.
+func partitionCounts(ctx context.Context, client *kafka.Client, roles []topicRole) (map[string]int, []string, error) {
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = r.name
+	}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
+	if err != nil {
+		return nil, nil, err
+	}
+	parts := map[string]int{}
+	for _, t := range md.Topics {
+		switch {
+		case t.Error == nil:
+			parts[t.Name] = len(t.Partitions)
+		case !errors.Is(t.Error, kafka.UnknownTopicOrPartition):
+			return nil, nil, fmt.Errorf("metadata of topic %s: %w", t.Name, t.Error)
+		}
+	}
+	var missing []string
+	for _, r := range roles {
+		if parts[r.name] == 0 {
+			missing = append(missing, fmt.Sprintf("the topic named by %s, %q, does not exist", r.field, r.name))
+		}
+	}
+	return parts, missing, nil
+}
+
+// topicRole is a topic the processor needs and the field that names it.
+type topicRole struct{ field, name string }
 
 // maxMessageBytes reads the effective max.message.bytes of topics (the
 // topic's own setting or the broker default it inherits).

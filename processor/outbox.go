@@ -200,8 +200,8 @@ func (o *outbox) produce(wr *kafka.Writer, msgs []kafka.Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	what := fmt.Sprintf("partition %d: write to %s", o.w.partition, wr.Topic)
-	_, err := retry.Do(o.ctx, o.w.runPolicy(), o.w.p.log, what, kafkaio.Transient, func(ctx context.Context) (struct{}, error) {
+	what := "write to " + wr.Topic
+	_, err := retry.Do(o.ctx, o.w.runPolicy(), o.w.log, what, kafkaio.Transient, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, wr.WriteMessages(ctx, msgs...)
 	})
 	if err != nil {
@@ -217,8 +217,7 @@ func (o *outbox) save(b *batch) error {
 	w := o.w
 	m := w.p.cfg.Metrics
 	start := time.Now()
-	what := fmt.Sprintf("partition %d: save checkpoint", w.partition)
-	n, err := retry.Do(o.ctx, w.runPolicy(), w.p.log, what, kafkaio.Transient, func(ctx context.Context) (int, error) {
+	n, err := retry.Do(o.ctx, w.runPolicy(), w.log, "save checkpoint to "+w.p.cfg.Topics.State, kafkaio.Transient, func(ctx context.Context) (int, error) {
 		return w.p.store.Save(ctx, b.cp)
 	})
 	took := time.Since(start) + b.cpBuilt
@@ -229,7 +228,7 @@ func (o *outbox) save(b *batch) error {
 	if err := w.gen.CommitOffsets(map[string]map[int]int64{w.p.cfg.Topics.Raw: {int(w.partition): b.cp.NextOffset}}); err != nil {
 		// After a rebalance the generation is gone and the commit is
 		// refused; the checkpoint above is what the next owner restores.
-		w.p.log.Debug("commit offsets", "partition", w.partition, "err", err)
+		w.log.Debug("commit offsets", "err", err)
 	}
 	m.Checkpoint.WithLabelValues("ok").Observe((time.Since(start) + b.cpBuilt).Seconds())
 	m.CheckpointLen.WithLabelValues(w.label).Set(float64(n))

@@ -157,10 +157,10 @@ func (p *Processor) Run(parent context.Context) error {
 				case ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.Canceled):
 					// Another worker already stopped the replica.
 				case genCtx.Err() != nil || parent.Err() != nil:
-					p.log.Warn("partition worker stopped before its last outputs and checkpoint were acknowledged; the partition's next owner resumes from its last checkpoint",
-						"partition", w.partition, "err", err)
+					w.log.Warn("partition worker stopped before its last outputs and checkpoint were acknowledged; the partition's next owner resumes from its last checkpoint",
+						"err", err)
 				default:
-					stop(fmt.Errorf("partition %d: %w", w.partition, err))
+					stop(err)
 				}
 			})
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -28,6 +29,7 @@ type worker struct {
 	partition int32
 	label     string
 	stats     *partStats
+	log       *slog.Logger // the replica's, with the partition
 
 	part    *pipeline.Partition
 	next    int64 // next input offset to process; < 0 until known
@@ -45,7 +47,7 @@ type worker struct {
 }
 
 func newWorker(p *Processor, gen *kafka.Generation, partition int32) *worker {
-	return &worker{p: p, gen: gen, partition: partition, label: strconv.Itoa(int(partition)),
+	return &worker{p: p, gen: gen, partition: partition, label: strconv.Itoa(int(partition)), log: p.log.With("partition", partition),
 		stats: newPartStats(), counters: map[pipeline.Outcome]prometheus.Counter{},
 		times: map[string]time.Duration{}}
 }
@@ -64,6 +66,13 @@ func (w *worker) runPolicy() retry.Policy {
 // windows (Config.FlushOnShutdown); when only replica ends, another worker
 // stopped it on an error and nothing is flushed.
 func (w *worker) run(genCtx, replica, parent context.Context) error {
+	if err := w.work(genCtx, replica, parent); err != nil {
+		return fmt.Errorf("partition %d: %w", w.partition, err)
+	}
+	return nil
+}
+
+func (w *worker) work(genCtx, replica, parent context.Context) error {
 	ctx, cancel := context.WithCancel(genCtx)
 	defer cancel()
 	defer context.AfterFunc(replica, cancel)()
@@ -108,11 +117,11 @@ func (w *worker) loop(ctx context.Context, reader *kafka.Reader) error {
 			// kafka-go's reader retries on its own; say so once.
 			if err.Error() != fetchErr {
 				fetchErr = err.Error()
-				w.p.log.Warn("fetch failed; the reader keeps retrying", "partition", w.partition, "err", err)
+				w.log.Warn("fetch failed; the reader keeps retrying", "err", err)
 			}
 			continue
 		case fetchErr != "":
-			w.p.log.Info("fetching again", "partition", w.partition)
+			w.log.Info("fetching again")
 			fetchErr = ""
 		}
 		if len(msgs) > 0 {
@@ -164,7 +173,7 @@ func (w *worker) owns() bool {
 	}
 	err := w.gen.CommitOffsets(map[string]map[int]int64{w.p.cfg.Topics.Raw: {int(w.partition): w.committed()}})
 	if err != nil {
-		w.p.log.Warn("not flushing open windows: this replica may no longer own the partition", "partition", w.partition, "err", err)
+		w.log.Warn("not flushing open windows: this replica may no longer own the partition", "err", err)
 		return false
 	}
 	return true
@@ -177,8 +186,8 @@ func (w *worker) committed() int64 {
 
 func (w *worker) restore(ctx context.Context) error {
 	cfg := w.p.cfg
-	what := fmt.Sprintf("partition %d: load checkpoint from %s", w.partition, cfg.Topics.State)
-	cp, err := retry.Do(ctx, w.runPolicy(), w.p.log, what, kafkaio.Transient, func(ctx context.Context) (*checkpoint.Checkpoint, error) {
+	what := "load checkpoint from " + cfg.Topics.State
+	cp, err := retry.Do(ctx, w.runPolicy(), w.log, what, kafkaio.Transient, func(ctx context.Context) (*checkpoint.Checkpoint, error) {
 		return w.p.store.Load(ctx, w.partition)
 	})
 	if err != nil {
@@ -209,7 +218,7 @@ func (w *worker) restore(ctx context.Context) error {
 		s.next, s.watermark, s.hasWM, s.open, s.lastCP = w.next, wm, hasWM, eng.OpenWindows(), w.lastCP
 		s.committed = w.next
 	})
-	w.p.log.Info("partition restored", "partition", w.partition, "next_offset", w.next, "from_checkpoint", cp != nil, "open_windows", eng.OpenWindows())
+	w.log.Info("partition restored", "next_offset", w.next, "from_checkpoint", cp != nil, "open_windows", eng.OpenWindows())
 	return nil
 }
 
@@ -220,8 +229,8 @@ func (w *worker) writePending(ctx context.Context, recs []checkpoint.Record) err
 	for i, r := range recs {
 		msgs[i] = kafka.Message{Key: r.Key, Value: r.Value}
 	}
-	what := fmt.Sprintf("partition %d: write the flushed windows of the last checkpoint", w.partition)
-	_, err := retry.Do(ctx, w.runPolicy(), w.p.log, what, kafkaio.Transient, func(ctx context.Context) (struct{}, error) {
+	what := "write the flushed windows of the last checkpoint"
+	_, err := retry.Do(ctx, w.runPolicy(), w.log, what, kafkaio.Transient, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, w.p.agg.WriteMessages(ctx, msgs...)
 	})
 	return err
@@ -240,7 +249,7 @@ func (w *worker) openReader() *kafka.Reader {
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: time.Second,
 		ErrorLogger: kafka.LoggerFunc(func(f string, a ...any) {
-			w.p.log.Debug("kafka reader: "+fmt.Sprintf(f, a...), "partition", w.partition)
+			w.log.Debug("kafka reader: "+fmt.Sprintf(f, a...))
 		}),
 	})
 	start := w.next
@@ -292,7 +301,7 @@ func (w *worker) process(msgs []kafka.Message) error {
 		// The raw topic no longer holds what the checkpoint resumes from
 		// (retention deleted it): say what is lost rather than skip it
 		// silently, as kafka-go's reader does.
-		w.p.log.Error("raw records were deleted before they were processed; they are lost", "partition", w.partition,
+		w.log.Error("raw records were deleted before they were processed; they are lost",
 			"from_offset", w.next, "to_offset", msgs[0].Offset, "messages", msgs[0].Offset-w.next)
 	}
 	for i := range msgs {
