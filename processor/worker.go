@@ -249,7 +249,7 @@ func (w *worker) openReader() *kafka.Reader {
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: time.Second,
 		ErrorLogger: kafka.LoggerFunc(func(f string, a ...any) {
-			w.log.Debug("kafka reader: "+fmt.Sprintf(f, a...))
+			w.log.Debug("kafka reader: " + fmt.Sprintf(f, a...))
 		}),
 	})
 	start := w.next
