@@ -74,6 +74,10 @@ type Config struct {
 	// default 5s, must be positive.
 	GaugeInterval time.Duration
 
+	// Store keeps the checkpoints; nil (the default) means the state topic
+	// Topics.State, partition p's checkpoints in its partition p.
+	Store Store
+
 	// Logger receives the replica's log lines; nil (the default) discards
 	// them.
 	Logger *slog.Logger

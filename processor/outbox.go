@@ -44,10 +44,11 @@ func (b *batch) reset() {
 // before it is acknowledged, and the group offset committed after it.
 type outbox struct {
 	w     *worker
-	queue chan *batch // to write, in order
-	free  chan *batch // written, for reuse
-	done  chan struct{}
-	err   error // set before done is closed
+	queue chan *batch   // to write, in order
+	free  chan *batch   // written, for reuse
+	dead  chan struct{} // closed when a write failed for good; err says why
+	done  chan struct{} // closed when run returns
+	err   error
 
 	// ctx outlives the generation: outputs of processed input are written
 	// even when a rebalance or shutdown has begun (drain bounds it).
@@ -61,7 +62,7 @@ type outbox struct {
 const drainTimeout = 30 * time.Second
 
 func newOutbox(w *worker, depth int) *outbox {
-	o := &outbox{w: w, queue: make(chan *batch, depth), free: make(chan *batch, depth+1), done: make(chan struct{})}
+	o := &outbox{w: w, queue: make(chan *batch, depth), free: make(chan *batch, depth+1), dead: make(chan struct{}), done: make(chan struct{})}
 	for range depth + 1 {
 		o.free <- &batch{}
 	}
@@ -82,8 +83,8 @@ func (o *outbox) next() (*batch, error) {
 	select {
 	case b := <-o.free:
 		return b, nil
-	case <-o.done:
-		return nil, o.failure()
+	case <-o.dead:
+		return nil, o.err
 	}
 }
 
@@ -93,18 +94,11 @@ func (o *outbox) send(b *batch) { o.queue <- b }
 // failed reports the outbox's error once it has stopped on one.
 func (o *outbox) failed() error {
 	select {
-	case <-o.done:
-		return o.failure()
+	case <-o.dead:
+		return o.err
 	default:
 		return nil
 	}
-}
-
-func (o *outbox) failure() error {
-	if o.err == nil {
-		return errors.New("outbox closed")
-	}
-	return o.err
 }
 
 // close lets the outbox write what is queued, up to drainTimeout, and
@@ -138,8 +132,9 @@ func (o *outbox) run() {
 		}
 		if err := o.write(group); err != nil {
 			o.err = err
+			close(o.dead)
 			o.cancel()
-			for range o.queue {
+			for range o.queue { // until the worker closes it
 			}
 			return
 		}

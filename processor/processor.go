@@ -35,6 +35,7 @@ type Processor struct {
 	agg   *kafka.Writer
 	dlq   *kafka.Writer
 	store Store
+	state *kafkaStore // the store on the state topic, unless Config.Store replaced it
 	ready atomic.Bool
 
 	topo     topology // learnt at start by checkTopics
@@ -60,14 +61,19 @@ func New(cfg Config) (*Processor, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Processor{
+	p := &Processor{
 		cfg:   cfg,
 		log:   cfg.Logger,
 		agg:   kafkaio.NewWriter(cfg.Brokers, cfg.Topics.Agg),
 		dlq:   kafkaio.NewDLQWriter(cfg.Brokers, cfg.Topics.DLQ),
-		store: newKafkaStore(cfg.Brokers, cfg.Topics.State, cfg.Group, cfg.Topics.Raw),
+		store: cfg.Store,
 		parts: map[int32]*partStats{},
-	}, nil
+	}
+	if p.store == nil {
+		p.state = newKafkaStore(cfg.Brokers, cfg.Topics.State, cfg.Group, cfg.Topics.Raw)
+		p.store = p.state
+	}
+	return p, nil
 }
 
 // Run consumes until ctx is cancelled (SIGINT/SIGTERM), then flushes,
@@ -181,7 +187,11 @@ func (p *Processor) Run(parent context.Context) error {
 }
 
 func (p *Processor) close() {
-	for _, c := range []interface{ Close() error }{p.agg, p.dlq, p.store} {
+	closers := []interface{ Close() error }{p.agg, p.dlq}
+	if p.state != nil {
+		closers = append(closers, p.state) // a store handed in belongs to the caller
+	}
+	for _, c := range closers {
 		if err := c.Close(); err != nil {
 			p.log.Debug("close writer", "err", err)
 		}

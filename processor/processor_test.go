@@ -245,9 +245,19 @@ func restores(m *processor.Metrics) float64 {
 }
 
 func caughtUp(t *testing.T, brokers []string, topics topic.Names) bool {
+	return caughtUpGroup(brokers, topics, "g", 3)
+}
+
+// caughtUpGroup reports whether group has committed the end offset of every
+// raw partition: it commits only after the checkpoint covering them.
+func caughtUpGroup(brokers []string, topics topic.Names, group string, partitions int) bool {
 	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
-	resp, err := client.OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{GroupID: "g", Topics: map[string][]int{topics.Raw: {0, 1, 2}}})
-	if err != nil {
+	parts := make([]int, partitions)
+	for i := range parts {
+		parts[i] = i
+	}
+	resp, err := client.OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topics.Raw: parts}})
+	if err != nil || len(resp.Topics[topics.Raw]) != partitions {
 		return false
 	}
 	for _, po := range resp.Topics[topics.Raw] {

@@ -25,7 +25,6 @@ type Store interface {
 	// Save makes cp durable and returns the bytes it wrote; it returns
 	// only once every in-sync replica has them.
 	Save(ctx context.Context, cp *checkpoint.Checkpoint) (int, error)
-	Close() error
 }
 
 // ErrForeignState means the state topic holds another group's (or another
