@@ -25,16 +25,46 @@ type Config struct {
 	Now    func() time.Time // the reference clock; time.Now when nil
 }
 
-// Summary counts what a run did. Lines = counted + duplicates + dead letters.
+// Summary counts what a run did, as the pipeline's observer reported it.
+// Lines = counted + duplicates + dead letters.
 type Summary struct {
 	Lines       int64
 	Counted     int64
 	Duplicates  int64
 	DeadLetters map[event.Reason]int64
-	Emissions   int64
-	Windows     int64 // distinct windows emitted
+	Emissions   int64 // aggregate records written: Windows first emissions + Upserts
+	Windows     int64 // distinct windows emitted: each has exactly one revision 1
+	Upserts     int64 // emissions with a revision above 1
 	Elapsed     time.Duration
 }
+
+// observer fills a Summary from what the pipeline reports.
+type observer struct{ s *Summary }
+
+func (ob observer) OnMessage(_ *pipeline.Message, o pipeline.Outcome) {
+	s := ob.s
+	s.Lines++
+	switch o {
+	case pipeline.Counted:
+		s.Counted++
+	case pipeline.Duplicate:
+		s.Duplicates++
+	default:
+		s.DeadLetters[event.Reason(o)]++
+	}
+}
+
+func (ob observer) OnEmit(_ int32, k pipeline.EmitKind) {
+	s := ob.s
+	s.Emissions++
+	if k == pipeline.FirstEmission {
+		s.Windows++
+	} else {
+		s.Upserts++
+	}
+}
+
+func (observer) OnFlush(int32, int) {}
 
 // DeadLettered is the total number of dead letters.
 func (s *Summary) DeadLettered() int64 {
@@ -59,13 +89,13 @@ func Run(ctx context.Context, cfg Config, in io.Reader, aggOut, dlqOut io.Writer
 	}
 	part.Now = now
 	sum := &Summary{DeadLetters: make(map[event.Reason]int64)}
+	part.Observer = observer{sum}
 	aw := bufio.NewWriterSize(aggOut, 256<<10)
 	dw := aw
 	if dlqOut != aggOut {
 		dw = bufio.NewWriterSize(dlqOut, 256<<10)
 	}
 	var werr error
-	seen := make(map[string]struct{})
 	emit := func(r *aggregate.Record) {
 		if werr != nil {
 			return
@@ -74,11 +104,6 @@ func Run(ctx context.Context, cfg Config, in io.Reader, aggOut, dlqOut io.Writer
 		if err != nil {
 			werr = err
 			return
-		}
-		sum.Emissions++
-		if _, ok := seen[r.WindowStart]; !ok {
-			seen[r.WindowStart] = struct{}{}
-			sum.Windows++
 		}
 		b = append(b, '\n')
 		if _, err := aw.Write(b); err != nil {
@@ -115,20 +140,12 @@ func Run(ctx context.Context, cfg Config, in io.Reader, aggOut, dlqOut io.Writer
 			}
 		}
 		msg.Offset, msg.Value, msg.RefMs = sum.Lines, line, now().UnixMilli()
-		switch o := part.Process(&msg, emit, dead); o {
-		case pipeline.Counted:
-			sum.Counted++
-		case pipeline.Duplicate:
-			sum.Duplicates++
-		default:
-			sum.DeadLetters[event.Reason(o)]++
-		}
-		sum.Lines++
+		part.Process(&msg, emit, dead)
 		if werr != nil {
 			return sum, werr
 		}
 	}
-	part.Engine.Flush(emit)
+	part.Flush(emit)
 	if werr != nil {
 		return sum, werr
 	}
