@@ -29,6 +29,7 @@ func (g *genFlags) register(fs *pflag.FlagSet, defaultStart string) {
 	fs.Float64Var(&g.cfg.Malformed, "malformed-ratio", d.Malformed, "share of malformed messages (bad JSON, bad fields, ...)")
 	fs.Float64Var(&g.cfg.Oversized, "oversized-ratio", d.Oversized, "share of messages over --max-event-bytes")
 	fs.Float64Var(&g.cfg.Future, "future-ratio", d.Future, "share of events with a clock far in the future")
+	fs.Float64Var(&g.cfg.Skewed, "skewed-ratio", d.Skewed, "share of valid events up to --max-future ahead of their record timestamp (a device clock running fast)")
 }
 
 // config merges the window flags the generator uses to place late events.
@@ -36,7 +37,7 @@ func (g *genFlags) register(fs *pflag.FlagSet, defaultStart string) {
 // then means the log ends now rather than starts now.
 func (g *genFlags) config(wf *windowFlags, span time.Duration) (gen.Config, error) {
 	c := g.cfg
-	c.Window, c.OutOfOrderness, c.AllowedLateness, c.MaxEventBytes = wf.size, wf.ooo, wf.lateness, wf.maxEventBytes
+	c.Window, c.OutOfOrderness, c.AllowedLateness, c.MaxEventBytes, c.MaxFuture = wf.size, wf.ooo, wf.lateness, wf.maxEventBytes, wf.maxFuture
 	switch g.start {
 	case "now":
 		c.Start = time.Now().Add(-span).UTC().Truncate(time.Millisecond)

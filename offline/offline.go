@@ -1,6 +1,7 @@
 // Package offline runs the pipeline on a file (contract §9): every line is one
-// raw message value of partition 0, its 0-based index is its offset, and the
-// wall clock stands in for the Kafka timestamp.
+// raw message value of partition 0, its 0-based index is its offset, and one
+// instant, Config.Now, stands in for every record timestamp, so a run is a
+// pure function of its input and that instant.
 package offline
 
 import (
@@ -20,9 +21,12 @@ import (
 
 // Config of an offline run.
 type Config struct {
-	Window window.Config
-	Limits event.Limits
-	Now    func() time.Time // the reference clock; time.Now when nil
+	Window window.Config // window settings; no default, see window.DefaultConfig
+	Limits event.Limits  // validation limits; no default, see event.DefaultLimits
+	// Now is the record timestamp of every line: future_event and the skew
+	// cap compare event times with it, and dead letters carry it as
+	// failed_at. Default (zero): the wall clock when Run starts.
+	Now time.Time
 }
 
 // Summary counts what a run did, as the pipeline's observer reported it.
@@ -80,14 +84,15 @@ func (s *Summary) DeadLettered() int64 {
 func Run(ctx context.Context, cfg Config, in io.Reader, aggOut, dlqOut io.Writer) (*Summary, error) {
 	start := time.Now()
 	now := cfg.Now
-	if now == nil {
-		now = time.Now
+	if now.IsZero() {
+		now = start
 	}
+	now = now.UTC()
 	part, err := pipeline.NewPartition(cfg.Window, cfg.Limits, 0)
 	if err != nil {
 		return nil, err
 	}
-	part.Now = now
+	part.Now = func() time.Time { return now }
 	sum := &Summary{DeadLetters: make(map[event.Reason]int64)}
 	part.Observer = observer{sum}
 	aw := bufio.NewWriterSize(aggOut, 256<<10)
@@ -125,7 +130,7 @@ func Run(ctx context.Context, cfg Config, in io.Reader, aggOut, dlqOut io.Writer
 		}
 	}
 	lr := newLineReader(in)
-	msg := pipeline.Message{Partition: 0}
+	msg := pipeline.Message{Partition: 0, RefMs: now.UnixMilli()}
 	for {
 		line, err := lr.next()
 		if err == io.EOF {
@@ -139,7 +144,7 @@ func Run(ctx context.Context, cfg Config, in io.Reader, aggOut, dlqOut io.Writer
 				return sum, err
 			}
 		}
-		msg.Offset, msg.Value, msg.RefMs = sum.Lines, line, now().UnixMilli()
+		msg.Offset, msg.Value = sum.Lines, line
 		part.Process(&msg, emit, dead)
 		if werr != nil {
 			return sum, werr

@@ -20,8 +20,9 @@ type Message struct {
 	Offset    int64
 	Key       []byte
 	Value     []byte
-	// RefMs is the reference clock for future_event: the Kafka timestamp,
-	// or the wall clock offline.
+	// RefMs is the record timestamp: the Kafka timestamp, or offline the
+	// run's --now. future_event compares event_time with it, and a counted
+	// event moves the watermark by at most it (docs/semantics.md).
 	RefMs       int64
 	ReplayCount int
 }
@@ -72,7 +73,7 @@ func (p *Partition) Process(m *Message, emit window.Emit, dead func(*deadletter.
 func (p *Partition) process(m *Message, emit window.Emit, dead func(*deadletter.Letter)) Outcome {
 	rej := event.Parse(m.Value, m.RefMs, p.Limits, &p.ev)
 	if rej == nil {
-		switch p.Engine.Apply(&p.ev, m.ReplayCount > 0, emit) {
+		switch p.Engine.Apply(&p.ev, window.Source{TimestampMs: m.RefMs, Replay: m.ReplayCount > 0}, emit) {
 		case window.Counted:
 			return Counted
 		case window.Duplicate:
