@@ -1,13 +1,21 @@
 package cli
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/streamlab/streamlab/internal/gen"
 )
+
+// genFields maps gen.Config's fields to the flags that set them.
+var genFields = fieldFlags{
+	"Seed": "seed", "Start": "start", "EventsPerSecond": "events-per-second", "Users": "users",
+	"Disorder": "disorder-ratio", "AllowedLate": "allowed-late-ratio", "TooLate": "too-late-ratio",
+	"Duplicate": "duplicate-ratio", "Malformed": "malformed-ratio", "Oversized": "oversized-ratio",
+	"Future": "future-ratio", "Window": "window", "OutOfOrderness": "out-of-orderness",
+	"AllowedLateness": "allowed-lateness", "MaxEventBytes": "max-event-bytes",
+}
 
 // genFlags configure the synthetic event generator (gen and producer).
 type genFlags struct {
@@ -44,12 +52,9 @@ func (g *genFlags) config(wf *windowFlags, span time.Duration) (gen.Config, erro
 	default:
 		t, err := time.Parse(time.RFC3339Nano, g.start)
 		if err != nil {
-			return c, fmt.Errorf("--start %q: want an RFC 3339 time or \"now\"", g.start)
+			return c, usagef("%s %q: want an RFC 3339 time or \"now\"", flagRef("start"), g.start)
 		}
 		c.Start = t.UTC()
 	}
-	if err := c.Validate(); err != nil {
-		return c, err
-	}
-	return c, nil
+	return c, genFields.invalid(c.Validate())
 }
