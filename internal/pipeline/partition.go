@@ -23,6 +23,9 @@ type Message struct {
 	// or the wall clock offline.
 	RefMs       int64
 	ReplayCount int
+	// Headers are the record's own headers; a dead letter keeps them but
+	// its dlq.* ones (deadletter.OwnHeaders).
+	Headers []deadletter.Header
 }
 
 // Outcome is the single outcome of a message: "counted", "duplicate" or a
@@ -69,7 +72,7 @@ func (p *Partition) Process(m *Message, emit window.Emit, dead func(*deadletter.
 		Reason: rej.Reason, Error: rej.Detail,
 		Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
 		FailedAt: p.Now().UTC(), EventTimeMs: rej.TimeMs, HasEventTime: rej.HasTime,
-		ReplayCount: m.ReplayCount, Key: m.Key, Value: m.Value,
+		ReplayCount: m.ReplayCount, Key: m.Key, Value: m.Value, RawHeaders: deadletter.OwnHeaders(m.Headers),
 	})
 	return Outcome(rej.Reason)
 }
