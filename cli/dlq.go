@@ -181,7 +181,7 @@ newest checkpoints): those come back as late_event. --wait follows the
 replayed records through the processor (its committed offsets and the DLQ)
 and reports how many healed and how many came back, by reason.`,
 		Example: `  streamlab dlq replay --reason late_event --since 1h --dry-run
-  streamlab dlq replay --reason late_event --since 1h --wait`,
+  streamlab dlq replay --reason late_event --since 1h --wait 2m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			src, filter, err := f.config(time.Now())
@@ -231,7 +231,6 @@ and reports how many healed and how many came back, by reason.`,
 	cmd.Flags().Float64Var(&rate, "rate", 0, "messages per second (0 = as fast as possible)")
 	cmd.Flags().IntVar(&maxReplays, "max-replays", 3, "skip dead letters that already failed this many replays")
 	cmd.Flags().StringVar(&group, "group", dlq.DefaultGroup, "the processor's consumer group: its checkpoints give the replay horizon, its committed offsets tell --wait how far it got")
-	cmd.Flags().DurationVar(&wait, "wait", 0, "follow the replayed records through the processor for at most this long and report healed vs back in the DLQ (--wait alone: 2m)")
-	cmd.Flags().Lookup("wait").NoOptDefVal = "2m"
+	cmd.Flags().DurationVar(&wait, "wait", 0, "follow the replayed records through the processor for at most this long, e.g. 2m, and report healed vs back in the DLQ by reason (0 = do not follow)")
 	return cmd
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/streamlab/streamlab/internal/deadletter"
 	"github.com/streamlab/streamlab/internal/kafkaio"
+	"github.com/streamlab/streamlab/internal/retry"
 )
 
 // DefaultGroup is the processor's default consumer group.
@@ -203,7 +204,19 @@ func write(ctx context.Context, cfg *ReplayConfig, rep *ReplayReport) error {
 			}
 			msgs = append(msgs, m)
 		}
-		werr := raw.WriteMessages(ctx, msgs...)
+		// Right after topics create a partition may have no leader yet; a
+		// retry writes only what was not acknowledged, so nothing twice.
+		_, werr := retry.Do(ctx, s.policy(), s.Log, "replay to "+s.Topics.Raw, kafkaio.Transient, func(ctx context.Context) (struct{}, error) {
+			mu.Lock()
+			var left []kafka.Message
+			for j := range batch {
+				if !acked[&batch[j]] {
+					left = append(left, msgs[j])
+				}
+			}
+			mu.Unlock()
+			return struct{}{}, raw.WriteMessages(ctx, left...)
+		})
 		mu.Lock()
 		marks := ledgerMarks(rep.Plan, s.Topics.DLQ, batch, acked)
 		mu.Unlock()
