@@ -65,7 +65,7 @@ when the topic's retention would delete the records as they are written (an old
 			if st != nil && st.Total > 0 || err == nil {
 				slog.Info(st.Summary())
 			}
-			return producerFix(err, &kf)
+			return kf.explain(producerFix(err, &kf))
 		},
 	}
 	kf.register(cmd.Flags())

@@ -52,7 +52,7 @@ than 4 MiB gets room for them.`,
 			specs := topic.Specs(kf.topics, partitions, retention)
 			states, err := kafkaio.EnsureTopics(cmd.Context(), brokers, specs, kafkaio.EnsureOptions{Retry: policy, Logger: slog.Default(), UpdateConfigs: update})
 			if states == nil {
-				return err
+				return kf.explain(err)
 			}
 			printTopics(cmd.OutOrStdout(), states)
 			if err != nil {
