@@ -27,6 +27,15 @@ var ErrNoTopic = errors.New("topic does not exist")
 // within moments.
 const missingGrace = 5 * time.Second
 
+// errNotYet marks what the controller has done but a broker does not show
+// yet: a topic just created, a config just changed. Brokers follow the
+// controller's metadata asynchronously, so it is retried like a transient
+// error.
+var errNotYet = errors.New("not visible on the broker yet")
+
+// settling is Transient plus errNotYet.
+func settling(err error) bool { return errors.Is(err, errNotYet) || Transient(err) }
+
 func client(brokers []string) *kafka.Client {
 	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 30 * time.Second}
 }
@@ -45,7 +54,7 @@ func orDiscard(log *slog.Logger) *slog.Logger {
 // nil.
 func AwaitTopic(ctx context.Context, brokers []string, name string, p retry.Policy, log *slog.Logger) (int, error) {
 	var missingSince time.Time
-	return retry.Do(ctx, p, orDiscard(log), "connect to Kafka at "+strings.Join(brokers, ","), Transient, func(ctx context.Context) (int, error) {
+	return retry.Do(ctx, p, orDiscard(log), "connect to Kafka at "+strings.Join(brokers, ","), settling, func(ctx context.Context) (int, error) {
 		n, err := partitions(ctx, brokers, name)
 		if errors.Is(err, ErrNoTopic) {
 			if missingSince.IsZero() {
@@ -54,7 +63,7 @@ func AwaitTopic(ctx context.Context, brokers []string, name string, p retry.Poli
 			if time.Since(missingSince) >= missingGrace {
 				return 0, retry.Permanent(err)
 			}
-			return 0, fmt.Errorf("%w (%w)", err, kafka.UnknownTopicOrPartition) // transient for now
+			return 0, fmt.Errorf("%w (%w)", err, errNotYet) // just created, maybe
 		}
 		return n, err
 	})
@@ -177,22 +186,37 @@ func EnsureTopics(ctx context.Context, brokers []string, specs []topic.Spec, opt
 	}); err != nil {
 		return nil, err
 	}
-	read := func() (map[string]int, map[string]map[string]string, error) {
+	// read reads every topic back until settled accepts what it sees.
+	read := func(settled func(map[string]map[string]string) error) (map[string]int, map[string]map[string]string, error) {
 		type described struct {
 			parts   map[string]int
 			configs map[string]map[string]string
 		}
-		d, err := retry.Do(ctx, opts.Retry, log, "read topics back from "+what, Transient, func(ctx context.Context) (described, error) {
+		once := func(ctx context.Context) (described, error) {
 			parts, err := describePartitions(ctx, brokers, names(specs))
 			if err != nil {
-				return described{}, transientIfMissing(err)
+				return described{}, notYetIfMissing(err)
 			}
 			configs, err := TopicConfigs(ctx, brokers, names(specs)...)
-			return described{parts, configs}, transientIfMissing(err)
+			if err == nil {
+				err = settled(configs)
+			}
+			return described{parts, configs}, notYetIfMissing(err)
+		}
+		d, err := retry.Do(ctx, opts.Retry, log, "read topics back from "+what, settling, func(ctx context.Context) (described, error) {
+			// A broker usually shows what the controller did within a
+			// few hundred milliseconds: wait that out quietly, so that
+			// only an unusual delay is logged.
+			d, err := once(ctx)
+			for i := 0; i < 20 && errors.Is(err, errNotYet) && ctx.Err() == nil; i++ {
+				time.Sleep(100 * time.Millisecond)
+				d, err = once(ctx)
+			}
+			return d, err
 		})
 		return d.parts, d.configs, err
 	}
-	parts, configs, err := read()
+	parts, configs, err := read(func(map[string]map[string]string) error { return nil })
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +228,7 @@ func EnsureTopics(ctx context.Context, brokers []string, specs []topic.Spec, opt
 		}); err != nil {
 			return nil, err
 		}
-		if parts, configs, err = read(); err != nil {
+		if parts, configs, err = read(func(configs map[string]map[string]string) error { return applied(changes, configs) }); err != nil {
 			return nil, err
 		}
 	}
@@ -256,14 +280,26 @@ func createMissing(ctx context.Context, brokers []string, specs []topic.Spec, cr
 	return errors.Join(errs...)
 }
 
-// transientIfMissing keeps a missing topic transient while reading back:
+// notYetIfMissing keeps a missing topic transient while reading back:
 // every topic exists by then, and a broker's metadata may lag the
 // controller's for a moment.
-func transientIfMissing(err error) error {
+func notYetIfMissing(err error) error {
 	if errors.Is(err, ErrNoTopic) {
-		return fmt.Errorf("%w (%w)", err, kafka.UnknownTopicOrPartition)
+		return fmt.Errorf("%w (%w)", err, errNotYet)
 	}
 	return err
+}
+
+// applied says whether the described configs show every change.
+func applied(changes, configs map[string]map[string]string) error {
+	for name, kv := range changes {
+		for k, v := range kv {
+			if !topic.SameSetting(k, configs[name][k], v) {
+				return fmt.Errorf("topic %s: %s=%s, set to %s: %w", name, k, configs[name][k], v, errNotYet)
+			}
+		}
+	}
+	return nil
 }
 
 // withRoom raises the message size limit of every spec that holds another

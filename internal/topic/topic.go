@@ -108,7 +108,7 @@ func (s Spec) Compare(partitions int, configs map[string]string) []Difference {
 	slices.Sort(keys)
 	for _, k := range keys {
 		want, have := s.Configs[k], configs[k]
-		if sameSetting(k, have, want) {
+		if SameSetting(k, have, want) {
 			continue
 		}
 		d := Difference{Topic: s.Name, Setting: k, Have: have, Want: want, Breaks: slices.Contains(s.Must, k)}
@@ -123,9 +123,9 @@ func (s Spec) Compare(partitions int, configs map[string]string) []Difference {
 	return out
 }
 
-// sameSetting compares a described value with the spec's: a cleanup policy
+// SameSetting compares a described value with the spec's: a cleanup policy
 // as a set, a message size limit as a minimum, anything else as text.
-func sameSetting(key, have, want string) bool {
+func SameSetting(key, have, want string) bool {
 	switch key {
 	case CleanupPolicy:
 		h, w := strings.Split(have, ","), strings.Split(want, ",")
