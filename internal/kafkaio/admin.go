@@ -79,7 +79,8 @@ func partitions(ctx context.Context, brokers []string, name string) (int, error)
 }
 
 // describePartitions is one metadata request; a topic the broker does not
-// know is an error wrapping ErrNoTopic.
+// know is an error wrapping ErrNoTopic, a partition without a leader one
+// wrapping errNotYet.
 func describePartitions(ctx context.Context, brokers []string, names []string) (map[string]int, error) {
 	md, err := client(brokers).Metadata(ctx, &kafka.MetadataRequest{Topics: names})
 	if err != nil {
@@ -95,6 +96,14 @@ func describePartitions(ctx context.Context, brokers []string, names []string) (
 			errs = append(errs, fmt.Errorf("metadata for %s: %w", t.Name, t.Error))
 		default:
 			out[t.Name] = len(t.Partitions)
+			// A partition without a leader cannot be written or read
+			// yet: right after creation, or while a broker restarts.
+			for _, p := range t.Partitions {
+				if p.Error != nil || p.Leader.Host == "" {
+					errs = append(errs, fmt.Errorf("%s partition %d has no leader yet: %w", t.Name, p.ID, errNotYet))
+					break
+				}
+			}
 		}
 	}
 	for _, n := range names {
