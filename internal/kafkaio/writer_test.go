@@ -34,7 +34,7 @@ var javaPartitions = []struct {
 	{"\xfe\xed\xfa\xce\x01", 1804979727, 0, 5, 3},
 }
 
-func partitions(n int) []int {
+func partitionIDs(n int) []int {
 	out := make([]int, n)
 	for i := range out {
 		out[i] = i
@@ -50,7 +50,7 @@ func TestKeyBalancerIsJavas(t *testing.T) {
 	b := KeyBalancer()
 	for _, tc := range javaPartitions {
 		for n, want := range map[int]int{3: tc.p3, 7: tc.p7, 12: tc.p12} {
-			if got := b.Balance(kafka.Message{Key: []byte(tc.key)}, partitions(n)...); got != want {
+			if got := b.Balance(kafka.Message{Key: []byte(tc.key)}, partitionIDs(n)...); got != want {
 				t.Errorf("key %q (murmur2 %d) on %d partitions: %d, Java says %d", tc.key, tc.murmur2, n, got, want)
 			}
 		}
@@ -59,7 +59,7 @@ func TestKeyBalancerIsJavas(t *testing.T) {
 	// one is, like any other key.
 	seen := map[int]bool{}
 	for range 200 {
-		seen[b.Balance(kafka.Message{}, partitions(3)...)] = true
+		seen[b.Balance(kafka.Message{}, partitionIDs(3)...)] = true
 	}
 	if len(seen) != 3 {
 		t.Errorf("nil keys went to partitions %v only", seen)
@@ -71,7 +71,7 @@ func TestKeyBalancerIsJavas(t *testing.T) {
 func TestFNVWasElsewhere(t *testing.T) {
 	differ := 0
 	for _, tc := range javaPartitions {
-		if (&kafka.Hash{}).Balance(kafka.Message{Key: []byte(tc.key)}, partitions(3)...) != tc.p3 {
+		if (&kafka.Hash{}).Balance(kafka.Message{Key: []byte(tc.key)}, partitionIDs(3)...) != tc.p3 {
 			differ++
 		}
 	}
@@ -83,7 +83,7 @@ func TestFNVWasElsewhere(t *testing.T) {
 
 func TestMessagePartition(t *testing.T) {
 	for p := range 5 {
-		if got := MessagePartition.Balance(kafka.Message{Partition: p, Key: []byte("user-000001")}, partitions(5)...); got != p {
+		if got := MessagePartition.Balance(kafka.Message{Partition: p, Key: []byte("user-000001")}, partitionIDs(5)...); got != p {
 			t.Fatalf("partition %d: %d", p, got)
 		}
 	}
