@@ -1,0 +1,188 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/streamlab/streamlab/dispatcher/incident"
+	"github.com/streamlab/streamlab/internal/aggregate"
+	"github.com/streamlab/streamlab/internal/deadletter"
+	"github.com/streamlab/streamlab/internal/kafkaio"
+)
+
+// topicPartition names one partition of one topic.
+type topicPartition struct {
+	topic     string
+	partition int
+}
+
+// watcher consumes output topics into the view and remembers how far it
+// read, so that the shutdown can wait until it has read everything.
+type watcher struct {
+	brokers []string
+	view    *view
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	next    map[topicPartition]int64 // next offset to read
+}
+
+func newWatcher(brokers []string, v *view) *watcher {
+	return &watcher{brokers: brokers, view: v, next: map[topicPartition]int64{}}
+}
+
+// watchTopics starts one reader per partition of the aggregate, DLQ and
+// alert topics.
+func (w *watcher) watchTopics(ctx context.Context, agg, dlq, alerts string, counts map[string]int) {
+	for p := range counts[agg] {
+		w.consume(ctx, topicPartition{agg, p}, func(m kafka.Message) {
+			if r, err := aggregate.Unmarshal(m.Value); err == nil {
+				w.view.aggregate(r)
+			}
+		})
+	}
+	for p := range counts[dlq] {
+		w.consume(ctx, topicPartition{dlq, p}, func(m kafka.Message) {
+			if l, err := deadletter.FromHeaders(m.Key, m.Value, kafkaio.FromKafkaHeaders(m.Headers)); err == nil {
+				w.view.deadLetter(l)
+			}
+		})
+	}
+	for p := range counts[alerts] {
+		w.consume(ctx, topicPartition{alerts, p}, func(m kafka.Message) {
+			if a, err := incident.Unmarshal(m.Value); err == nil {
+				w.view.alert(a)
+			}
+		})
+	}
+}
+
+func (w *watcher) consume(ctx context.Context, tp topicPartition, fn func(kafka.Message)) {
+	w.mu.Lock()
+	w.next[tp] = 0
+	w.mu.Unlock()
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: w.brokers, Topic: tp.topic, Partition: tp.partition,
+			MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 100 * time.Millisecond})
+		defer r.Close()
+		for {
+			m, err := r.FetchMessage(ctx)
+			if err != nil {
+				return
+			}
+			fn(m)
+			w.mu.Lock()
+			w.next[tp] = m.Offset + 1
+			w.mu.Unlock()
+		}
+	}()
+}
+
+// caughtUp reports whether every partition of the given topics was read up
+// to its end offset, and if not, what is left.
+func (w *watcher) caughtUp(ctx context.Context, topics ...string) (bool, string, error) {
+	w.mu.Lock()
+	want := map[string][]int{}
+	for tp := range w.next {
+		if slices.Contains(topics, tp.topic) {
+			want[tp.topic] = append(want[tp.topic], tp.partition)
+		}
+	}
+	w.mu.Unlock()
+	ends, err := endOffsets(ctx, w.brokers, want)
+	if err != nil {
+		return false, "", err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var left int64
+	for tp, end := range ends {
+		left += max(0, end-w.next[tp])
+	}
+	return left == 0, fmt.Sprintf("%d records not read yet", left), nil
+}
+
+// wait returns when every reader has stopped (after ctx was cancelled).
+func (w *watcher) wait() { w.wg.Wait() }
+
+// endOffsets returns the end (next) offset of each partition.
+func endOffsets(ctx context.Context, brokers []string, partitions map[string][]int) (map[topicPartition]int64, error) {
+	req := &kafka.ListOffsetsRequest{Addr: kafka.TCP(brokers...), Topics: map[string][]kafka.OffsetRequest{}}
+	for t, ps := range partitions {
+		for _, p := range ps {
+			req.Topics[t] = append(req.Topics[t], kafka.LastOffsetOf(p))
+		}
+	}
+	res, err := (&kafka.Client{}).ListOffsets(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("end offsets: %w", err)
+	}
+	out := map[topicPartition]int64{}
+	var errs []error
+	for t, ps := range res.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				errs = append(errs, fmt.Errorf("end offset of %s/%d: %w", t, p.Partition, p.Error))
+				continue
+			}
+			out[topicPartition{t, p.Partition}] = p.LastOffset
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// committedOffsets returns the offsets a consumer group committed on a topic.
+func committedOffsets(ctx context.Context, brokers []string, group, topic string, partitions int) (map[topicPartition]int64, error) {
+	ps := make([]int, partitions)
+	for i := range ps {
+		ps[i] = i
+	}
+	res, err := (&kafka.Client{}).OffsetFetch(ctx, &kafka.OffsetFetchRequest{Addr: kafka.TCP(brokers...), GroupID: group,
+		Topics: map[string][]int{topic: ps}})
+	if err != nil {
+		return nil, fmt.Errorf("committed offsets of %s: %w", group, err)
+	}
+	if res.Error != nil {
+		return nil, fmt.Errorf("committed offsets of %s: %w", group, res.Error)
+	}
+	out := map[topicPartition]int64{}
+	for _, p := range res.Topics[topic] {
+		if p.Error == nil {
+			out[topicPartition{topic, p.Partition}] = p.CommittedOffset
+		}
+	}
+	return out, nil
+}
+
+// waitFor polls cond until it holds, ctx ends or timeout passes; the error
+// says what was awaited and the last progress cond reported.
+func waitFor(ctx context.Context, timeout time.Duration, what string, cond func(context.Context) (bool, string, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var progress string
+	var lastErr error
+	for {
+		ok, p, err := cond(ctx)
+		if err == nil && ok {
+			return nil
+		}
+		progress, lastErr = p, err
+		select {
+		case <-ctx.Done():
+			if lastErr != nil {
+				return fmt.Errorf("%s: not reached within %s: %w", what, timeout, lastErr)
+			}
+			return fmt.Errorf("%s: not reached within %s (%s)", what, timeout, progress)
+		case <-tick.C:
+		}
+	}
+}
