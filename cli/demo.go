@@ -24,6 +24,9 @@ func isTerminal(f any) bool {
 	return ok && term.IsTerminal(int(file.Fd()))
 }
 
+// demoFields names the flags behind demo.Config's fields in its errors.
+var demoFields = fieldFlags{"Duration": "duration", "Rate": "rate", "Partitions": "partitions", "Refresh": "refresh"}
+
 func newDemoCmd() *cobra.Command {
 	var wf windowFlags
 	var duration, refresh time.Duration
@@ -55,7 +58,7 @@ processor catches up, flushes, and a summary checks G1 on the output topics.`,
 			}
 			bursts, err := demo.ParseSchedule(schedule)
 			if err != nil {
-				return fmt.Errorf("%s: %w", flagRef("chaos"), err)
+				return usagef("%s: %w", flagRef("chaos"), err)
 			}
 			// Zero means "default" in demo.Config; on the command line it is
 			// a mistake, never silently replaced.
@@ -69,10 +72,7 @@ processor catches up, flushes, and a summary checks G1 on the output topics.`,
 			if refresh <= 0 {
 				errs = append(errs, fmt.Errorf("%s %s: must be positive", flagRef("refresh"), refresh))
 			}
-			if duration < 0 {
-				errs = append(errs, fmt.Errorf("%s %s: must not be negative", flagRef("duration"), duration))
-			}
-			if err := errors.Join(errs...); err != nil {
+			if err := usageErr(errors.Join(errs...)); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -87,9 +87,13 @@ processor catches up, flushes, and a summary checks G1 on the output topics.`,
 				// warnings and errors are worth that.
 				logger = slog.New(minLevel{logger.Handler(), slog.LevelWarn})
 			}
-			_, err = demo.Run(cmd.Context(), demo.Config{Duration: duration, Rate: rate, Partitions: partitions,
+			cfg := demo.Config{Duration: duration, Rate: rate, Partitions: partitions,
 				Window: wcfg, Limits: lim, Chaos: bursts, WebhookURL: webhook, APIBase: apiBase,
-				Refresh: refresh, Terminal: terminal, Out: out, Seed: seed, Keys: keys, Logger: logger})
+				Refresh: refresh, Terminal: terminal, Out: out, Seed: seed, Keys: keys, Logger: logger}
+			if err := demoFields.invalid(cfg.Validate()); err != nil {
+				return err
+			}
+			_, err = demo.Run(cmd.Context(), cfg)
 			return err
 		},
 	}

@@ -142,8 +142,8 @@ func TestDemoFlagErrors(t *testing.T) {
 	} {
 		var out, errb bytes.Buffer
 		code := cli.Main(append([]string{"demo"}, strings.Fields(c.args)...), strings.NewReader(""), &out, &errb)
-		if code == 0 || !strings.Contains(errb.String(), c.want) {
-			t.Errorf("%s: exit %d, stderr %q: want an error naming %s", c.args, code, errb.String(), c.want)
+		if code != 2 || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("%s: exit %d, stderr %q: want exit 2 and an error naming %s", c.args, code, errb.String(), c.want)
 		}
 		if out.Len() > 0 {
 			t.Errorf("%s: printed a frame: %q", c.args, out.String())
