@@ -156,17 +156,27 @@ func (r *run) live(ctx context.Context, quit <-chan struct{}) error {
 // After a role failed there is nothing to wait for: everything just stops.
 func (r *run) drain(ctx context.Context, failed bool, prod, bursts, disp, proc *service) error {
 	ctx = context.WithoutCancel(ctx)
+	began := time.Now()
+	step := func(what string, err error) error {
+		if err != nil {
+			r.cfg.Logger.Warn("demo drain: "+what+" failed", "elapsed", time.Since(began).Round(time.Millisecond), "err", err)
+		} else {
+			r.cfg.Logger.Info("demo drain: "+what, "elapsed", time.Since(began).Round(time.Millisecond))
+		}
+		return err
+	}
 	errs := []error{prod.stop(), bursts.stop()}
 	if failed {
 		return errors.Join(append(errs, disp.stop(), proc.stop())...)
 	}
-	errs = append(errs, waitFor(ctx, r.cfg.DrainTimeout, "the processor to commit every produced offset", r.processorCaughtUp))
-	errs = append(errs, disp.stop(), proc.stop())
+	errs = append(errs, step("the processor committed every produced offset",
+		waitFor(ctx, r.cfg.DrainTimeout, "the processor to commit every produced offset", r.processorCaughtUp)))
+	errs = append(errs, disp.stop(), step("the processor flushed and stopped", proc.stop()))
 	r.view.setFlushed()
-	errs = append(errs, waitFor(ctx, r.cfg.DrainTimeout, "the view to read every output record",
+	errs = append(errs, step("the view read every output record", waitFor(ctx, r.cfg.DrainTimeout, "the view to read every output record",
 		func(ctx context.Context) (bool, string, error) {
 			return r.watch.caughtUp(ctx, r.topics.Agg, r.topics.DLQ, r.topics.Alerts)
-		}))
+		})))
 	return errors.Join(errs...)
 }
 
