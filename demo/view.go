@@ -92,6 +92,9 @@ func (v *view) aggregate(r *aggregate.Record) {
 		v.upserts++
 	}
 	if old := v.windows[r.Key()]; old == nil || r.Revision >= old.Revision {
+		// The view keeps every window of the run; the breakdowns it never
+		// shows would be most of that memory.
+		r.EventsByType, r.Funnel, r.ProductViews, r.RefundedMinor = nil, nil, nil, nil
 		v.windows[r.Key()] = r
 	}
 }
