@@ -149,12 +149,17 @@ func committedOffsets(ctx context.Context, brokers []string, group, topic string
 	if err != nil {
 		return nil, fmt.Errorf("committed offsets of %s: %w", group, err)
 	}
+	out := map[topicPartition]int64{}
+	// A group that has not committed yet is unknown to some brokers
+	// (kfake) and has offset -1 on others: nothing committed either way.
+	if errors.Is(res.Error, kafka.GroupIdNotFound) {
+		return out, nil
+	}
 	if res.Error != nil {
 		return nil, fmt.Errorf("committed offsets of %s: %w", group, res.Error)
 	}
-	out := map[topicPartition]int64{}
 	for _, p := range res.Topics[topic] {
-		if p.Error == nil {
+		if p.Error == nil && p.CommittedOffset > 0 {
 			out[topicPartition{topic, p.Partition}] = p.CommittedOffset
 		}
 	}
