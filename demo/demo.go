@@ -228,7 +228,9 @@ func (r *run) sample(ctx context.Context) sample {
 			}
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	// Not cut short by the end of the live phase: a frame drawn then would
+	// show a cancelled read instead of the numbers.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
 	ends, err := endOffsets(ctx, r.brokers, map[string][]int{r.topics.Raw: seq(r.partitions[r.topics.Raw])})
 	if err != nil {
