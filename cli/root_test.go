@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -167,8 +168,11 @@ func TestCommandTree(t *testing.T) {
 			if f.Hidden || f.Name == "help" {
 				return
 			}
+			// The flag's own line starts with it ("  -o, --output string");
+			// other lines may mention it in their usage text.
+			own := regexp.MustCompile(`^\s+(-\S, )?--` + regexp.QuoteMeta(f.Name) + `\b`)
 			for _, l := range lines {
-				if strings.Contains(l, "--"+f.Name+" ") {
+				if own.MatchString(l) {
 					if !strings.Contains(l, "(env "+EnvName(f.Name)+")") {
 						t.Errorf("%s --help: the line of --%s does not show %s:\n%s", c.CommandPath(), f.Name, EnvName(f.Name), l)
 					}

@@ -13,7 +13,6 @@ import (
 	"github.com/streamlab/streamlab/dispatcher/incident"
 	"github.com/streamlab/streamlab/internal/aggregate"
 	"github.com/streamlab/streamlab/internal/deadletter"
-	"github.com/streamlab/streamlab/internal/kafkaio"
 )
 
 // topicPartition names one partition of one topic.
@@ -48,7 +47,7 @@ func (w *watcher) watchTopics(ctx context.Context, agg, dlq, alerts string, coun
 	}
 	for p := range counts[dlq] {
 		w.consume(ctx, topicPartition{dlq, p}, func(m kafka.Message) {
-			if l, err := deadletter.FromHeaders(m.Key, m.Value, kafkaio.FromKafkaHeaders(m.Headers)); err == nil {
+			if l, err := deadletter.FromMessage(m); err == nil {
 				w.view.deadLetter(l)
 			}
 		})
