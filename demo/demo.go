@@ -181,27 +181,30 @@ func (r *run) drain(ctx context.Context, failed bool, prod, bursts, disp, proc *
 }
 
 func (r *run) processorCaughtUp(ctx context.Context) (bool, string, error) {
-	ends, err := endOffsets(ctx, r.brokers, map[string][]int{r.topics.Raw: seq(r.partitions[r.topics.Raw])})
+	n := r.partitions[r.topics.Raw]
+	ends, err := kafkaio.EndOffsets(ctx, r.brokers, r.topics.Raw, n)
 	if err != nil {
 		return false, "", err
 	}
-	committed, err := committedOffsets(ctx, r.brokers, processorGroup, r.topics.Raw, r.partitions[r.topics.Raw])
+	committed, err := kafkaio.CommittedOffsets(ctx, r.brokers, processorGroup, r.topics.Raw, n)
 	if err != nil {
 		return false, "", err
 	}
 	var behind int64
-	for tp, end := range ends {
-		behind += max(0, end-committed[tp])
+	for p, end := range ends {
+		behind += max(0, end-max(0, committed[p]))
 	}
 	return behind == 0, fmt.Sprintf("%d messages not committed", behind), nil
 }
 
-func seq(n int) []int {
-	s := make([]int, n)
-	for i := range s {
-		s[i] = i
+// produced is the number of records on the raw topic: its end offsets, summed.
+func (r *run) produced(ctx context.Context) (int64, error) {
+	ends, err := kafkaio.EndOffsets(ctx, r.brokers, r.topics.Raw, r.partitions[r.topics.Raw])
+	var n int64
+	for _, end := range ends {
+		n += end
 	}
-	return s
+	return n, err
 }
 
 // refresh samples the processor and the raw topic, then draws a frame.
@@ -232,13 +235,7 @@ func (r *run) sample(ctx context.Context) sample {
 	// show a cancelled read instead of the numbers.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	ends, err := endOffsets(ctx, r.brokers, map[string][]int{r.topics.Raw: seq(r.partitions[r.topics.Raw])})
-	if err != nil {
-		s.err = err
-	}
-	for _, n := range ends {
-		s.produced += n
-	}
+	s.produced, s.err = r.produced(ctx)
 	return s
 }
 

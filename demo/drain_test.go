@@ -29,7 +29,7 @@ func TestDrainConditions(t *testing.T) {
 		kafka.Message{Key: []byte("c"), Value: []byte("{}")}); err != nil {
 		t.Fatal(err)
 	}
-	ends, err := endOffsets(ctx, brokers, map[string][]int{topics.Raw: {0, 1}})
+	ends, err := kafkaio.EndOffsets(ctx, brokers, topics.Raw, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,11 +37,11 @@ func TestDrainConditions(t *testing.T) {
 	if err != nil || ok || progress != "3 messages not committed" {
 		t.Fatalf("nothing committed: caught up %v, %q, %v", ok, progress, err)
 	}
-	commit := func(offsets map[topicPartition]int64) {
+	commit := func(offsets map[int]int64) {
 		t.Helper()
 		var oc []kafka.OffsetCommit
-		for tp, o := range offsets {
-			oc = append(oc, kafka.OffsetCommit{Partition: tp.partition, Offset: o})
+		for p, o := range offsets {
+			oc = append(oc, kafka.OffsetCommit{Partition: p, Offset: o})
 		}
 		res, err := (&kafka.Client{}).OffsetCommit(ctx, &kafka.OffsetCommitRequest{Addr: kafka.TCP(brokers...), GroupID: processorGroup,
 			GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{topics.Raw: oc}})
@@ -56,10 +56,10 @@ func TestDrainConditions(t *testing.T) {
 			}
 		}
 	}
-	partial, short := map[topicPartition]int64{}, 0
-	for tp, end := range ends {
-		partial[tp] = max(0, end-1)
-		short += int(end - partial[tp])
+	partial, short := map[int]int64{}, 0
+	for p, end := range ends {
+		partial[p] = max(0, end-1)
+		short += int(end - partial[p])
 	}
 	commit(partial)
 	if ok, progress, err := r.processorCaughtUp(ctx); err != nil || ok || progress != fmt.Sprintf("%d messages not committed", short) {

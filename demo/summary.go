@@ -46,19 +46,16 @@ func (s *Summary) G1Holds() bool {
 }
 
 func (r *run) summary(ctx context.Context, elapsed time.Duration) (*Summary, error) {
-	ends, err := endOffsets(ctx, r.brokers, map[string][]int{r.topics.Raw: seq(r.partitions[r.topics.Raw])})
+	onTopic, err := r.produced(ctx)
 	if err != nil {
 		return nil, err
 	}
-	produced, err := gather(r.reg, "streamlab_producer_messages_total", "kind")
+	written, err := gather(r.reg, "streamlab_producer_messages_total", "kind")
 	if err != nil {
 		return nil, err
 	}
-	s := &Summary{Elapsed: elapsed, Written: r.chaosWritten.Load(), Decided: map[string]int64{}}
-	for _, n := range ends {
-		s.Produced += n
-	}
-	for _, n := range produced {
+	s := &Summary{Elapsed: elapsed, Produced: onTopic, Written: r.chaosWritten.Load(), Decided: map[string]int64{}}
+	for _, n := range written {
 		s.Written += int64(n)
 	}
 	v := r.view

@@ -2,7 +2,6 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"github.com/streamlab/streamlab/dispatcher/incident"
 	"github.com/streamlab/streamlab/internal/aggregate"
 	"github.com/streamlab/streamlab/internal/deadletter"
+	"github.com/streamlab/streamlab/internal/kafkaio"
 )
 
 // topicPartition names one partition of one topic.
@@ -88,82 +88,30 @@ func (w *watcher) consume(ctx context.Context, tp topicPartition, fn func(kafka.
 // to its end offset, and if not, what is left.
 func (w *watcher) caughtUp(ctx context.Context, topics ...string) (bool, string, error) {
 	w.mu.Lock()
-	want := map[string][]int{}
+	partitions := map[string]int{}
 	for tp := range w.next {
 		if slices.Contains(topics, tp.topic) {
-			want[tp.topic] = append(want[tp.topic], tp.partition)
+			partitions[tp.topic] = max(partitions[tp.topic], tp.partition+1)
 		}
 	}
 	w.mu.Unlock()
-	ends, err := endOffsets(ctx, w.brokers, want)
-	if err != nil {
-		return false, "", err
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	var left int64
-	for tp, end := range ends {
-		left += max(0, end-w.next[tp])
+	for t, n := range partitions {
+		ends, err := kafkaio.EndOffsets(ctx, w.brokers, t, n)
+		if err != nil {
+			return false, "", err
+		}
+		w.mu.Lock()
+		for p, end := range ends {
+			left += max(0, end-w.next[topicPartition{t, p}])
+		}
+		w.mu.Unlock()
 	}
 	return left == 0, fmt.Sprintf("%d records not read yet", left), nil
 }
 
 // wait returns when every reader has stopped (after ctx was cancelled).
 func (w *watcher) wait() { w.wg.Wait() }
-
-// endOffsets returns the end (next) offset of each partition.
-func endOffsets(ctx context.Context, brokers []string, partitions map[string][]int) (map[topicPartition]int64, error) {
-	req := &kafka.ListOffsetsRequest{Addr: kafka.TCP(brokers...), Topics: map[string][]kafka.OffsetRequest{}}
-	for t, ps := range partitions {
-		for _, p := range ps {
-			req.Topics[t] = append(req.Topics[t], kafka.LastOffsetOf(p))
-		}
-	}
-	res, err := (&kafka.Client{}).ListOffsets(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("end offsets: %w", err)
-	}
-	out := map[topicPartition]int64{}
-	var errs []error
-	for t, ps := range res.Topics {
-		for _, p := range ps {
-			if p.Error != nil {
-				errs = append(errs, fmt.Errorf("end offset of %s/%d: %w", t, p.Partition, p.Error))
-				continue
-			}
-			out[topicPartition{t, p.Partition}] = p.LastOffset
-		}
-	}
-	return out, errors.Join(errs...)
-}
-
-// committedOffsets returns the offsets a consumer group committed on a topic.
-func committedOffsets(ctx context.Context, brokers []string, group, topic string, partitions int) (map[topicPartition]int64, error) {
-	ps := make([]int, partitions)
-	for i := range ps {
-		ps[i] = i
-	}
-	res, err := (&kafka.Client{}).OffsetFetch(ctx, &kafka.OffsetFetchRequest{Addr: kafka.TCP(brokers...), GroupID: group,
-		Topics: map[string][]int{topic: ps}})
-	if err != nil {
-		return nil, fmt.Errorf("committed offsets of %s: %w", group, err)
-	}
-	out := map[topicPartition]int64{}
-	// A group that has not committed yet is unknown to some brokers
-	// (kfake) and has offset -1 on others: nothing committed either way.
-	if errors.Is(res.Error, kafka.GroupIdNotFound) {
-		return out, nil
-	}
-	if res.Error != nil {
-		return nil, fmt.Errorf("committed offsets of %s: %w", group, res.Error)
-	}
-	for _, p := range res.Topics[topic] {
-		if p.Error == nil && p.CommittedOffset > 0 {
-			out[topicPartition{topic, p.Partition}] = p.CommittedOffset
-		}
-	}
-	return out, nil
-}
 
 // waitFor polls cond until it holds, ctx ends or timeout passes; the error
 // says what was awaited and the last progress cond reported.
