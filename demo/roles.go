@@ -116,7 +116,7 @@ func (r *run) genConfig() gen.Config {
 func (r *run) startProducer(ctx context.Context) *service {
 	// Progress logs would only interleave with the view: the view shows it.
 	cfg := producer.Config{Brokers: r.brokers, Topic: r.topics.Raw, Gen: r.genConfig(), Rate: r.cfg.Rate,
-		Progress: time.Hour, Metrics: producer.NewMetrics(r.reg)}
+		Progress: time.Hour, Metrics: producer.NewMetrics(r.reg), Logger: r.cfg.Logger.With("role", "producer")}
 	return start(ctx, "producer", r.failed, func(ctx context.Context) error {
 		_, err := producer.Run(ctx, cfg)
 		return err
@@ -130,7 +130,7 @@ func (r *run) startBursts(ctx context.Context, began time.Time, quit func()) *se
 		write: func(ctx context.Context, b Burst, seed uint64) (int64, error) {
 			n, err := chaos.Run(ctx, chaos.Config{Brokers: r.brokers, Topic: r.topics.Raw, Kind: b.Kind, Count: b.Count,
 				Seed: r.cfg.Seed + seed, Window: g.Window, OutOfOrderness: g.OutOfOrderness,
-				AllowedLateness: g.AllowedLateness, MaxEventBytes: g.MaxEventBytes})
+				AllowedLateness: g.AllowedLateness, MaxEventBytes: g.MaxEventBytes, Logger: r.cfg.Logger.With("role", "chaos")})
 			r.chaosWritten.Add(n)
 			return n, err
 		}}
