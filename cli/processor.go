@@ -3,54 +3,28 @@ package cli
 import (
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/streamlab/streamlab/internal/metrics"
-	"github.com/streamlab/streamlab/internal/retry"
 	"github.com/streamlab/streamlab/processor"
 )
 
 // processorFields maps processor.Config's fields to the processor's flags.
-var processorFields = map[string]string{
+var processorFields = fieldFlags{
 	"Brokers": "brokers", "Topics.Raw": "raw-topic", "Topics.DLQ": "dlq-topic", "Topics.Agg": "agg-topic",
 	"Topics.State": "state-topic", "Group": "group", "CheckpointInterval": "checkpoint-interval",
 	"CheckpointEvery": "checkpoint-every", "MaxBatch": "max-batch", "SessionTimeout": "session-timeout",
-	"Retry": "connect-timeout",
-}
-
-// fieldError keeps an error's chain while its message names flags instead
-// of config fields.
-type fieldError struct {
-	msg string
-	err error
-}
-
-func (e *fieldError) Error() string { return e.msg }
-func (e *fieldError) Unwrap() error { return e.err }
-
-// renameFields replaces config field names in an error's message with
-// their flags ("MaxBatch must be positive" → "--max-batch (...) must be
-// positive").
-func renameFields(err error, fields map[string]string) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	for f, flag := range fields {
-		msg = strings.ReplaceAll(msg, f+" ", flagRef(flag)+" ")
-		msg = strings.ReplaceAll(msg, "("+f+")", "("+flagRef(flag)+")")
-	}
-	return &fieldError{msg: msg, err: err}
+	"Limits.MaxEventBytes": "max-event-bytes", "Limits.MaxFutureMs": "max-future",
 }
 
 func newProcessorCmd() *cobra.Command {
 	var kf kafkaFlags
+	var cf connectFlags
 	var wf windowFlags
 	var group, metricsAddr string
-	var cpInterval, sessionTimeout, connectTimeout time.Duration
+	var cpInterval, sessionTimeout time.Duration
 	var cpEvery, maxBatch int
 	var flush bool
 	d := processor.DefaultConfig()
@@ -72,41 +46,64 @@ checkpoints, commits and exits 0.`,
 			if err != nil {
 				return err
 			}
+			policy, err := cf.policy()
+			if err != nil {
+				return err
+			}
 			wcfg, lim, err := wf.config()
 			if err != nil {
 				return err
 			}
+			reg := metrics.NewRegistry()
 			cfg := processor.DefaultConfig()
 			cfg.Brokers, cfg.Topics, cfg.Group, cfg.Window, cfg.Limits = brokers, kf.topics, group, wcfg, lim
 			cfg.CheckpointInterval, cfg.CheckpointEvery, cfg.MaxBatch = cpInterval, cpEvery, maxBatch
-			cfg.FlushOnShutdown, cfg.SessionTimeout = flush, sessionTimeout
-			cfg.Retry = retry.DefaultPolicy()
-			cfg.Retry.Timeout = connectTimeout
-			cfg.Logger = slog.Default()
-			reg := metrics.NewRegistry()
-			cfg.Metrics = processor.NewMetrics(reg)
-			if connectTimeout < 0 {
-				return fmt.Errorf("%s %s: must not be negative (0 waits until stopped)", flagRef("connect-timeout"), connectTimeout)
+			cfg.FlushOnShutdown, cfg.SessionTimeout, cfg.Retry = flush, sessionTimeout, policy
+			cfg.Logger, cfg.Metrics = slog.Default(), processor.NewMetrics(reg)
+			if err := processorFields.invalid(cfg.Validate()); err != nil {
+				return err
 			}
 			p, err := processor.New(cfg)
 			if err != nil {
-				return renameFields(err, processorFields)
+				return err
 			}
 			if err := metrics.Serve(cmd.Context(), metricsAddr, reg, p.Healthy); err != nil {
-				return fmt.Errorf("--metrics-addr %s: %w", metricsAddr, err)
+				return fmt.Errorf("%s %s: %w", flagRef("metrics-addr"), metricsAddr, err)
 			}
-			return renameFields(p.Run(cmd.Context()), processorFields)
+			return kf.explain(processorFix(p.Run(cmd.Context())))
 		},
 	}
 	kf.register(cmd.Flags())
+	cf.register(cmd.Flags(), "Kafka")
 	wf.register(cmd.Flags())
 	cmd.Flags().StringVar(&group, "group", d.Group, "consumer group id")
 	cmd.Flags().DurationVar(&cpInterval, "checkpoint-interval", d.CheckpointInterval, "checkpoint each partition this often while messages flow")
-	cmd.Flags().IntVar(&cpEvery, "checkpoint-every", d.CheckpointEvery, "also checkpoint after this many messages of a partition (0 = by interval only)")
+	cmd.Flags().IntVar(&cpEvery, "checkpoint-every", d.CheckpointEvery, "also checkpoint a partition after this many messages (0 = by interval only)")
 	cmd.Flags().IntVar(&maxBatch, "max-batch", d.MaxBatch, "most messages processed between hand-overs of outputs to the writers")
 	cmd.Flags().BoolVar(&flush, "flush-on-shutdown", d.FlushOnShutdown, "emit windows not yet emitted when stopping (contract §6)")
 	cmd.Flags().DurationVar(&sessionTimeout, "session-timeout", d.SessionTimeout, "consumer group session timeout (how fast a crashed replica's partitions move)")
-	cmd.Flags().DurationVar(&connectTimeout, "connect-timeout", d.Retry.Timeout, "how long to keep retrying while Kafka is not reachable yet at start (0 = until stopped)")
 	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", ":9102", "address of /metrics and /healthz (empty to disable)")
 	return cmd
 }
+
+// processorFix names flags instead of config fields in the processor's
+// runtime errors (a missing topic names the field that named it) and keeps
+// them runtime failures (exit 1): the command line was valid.
+func processorFix(err error) error {
+	if err == nil {
+		return nil
+	}
+	if msg := processorFields.rename(err.Error()); msg != err.Error() {
+		return &renamedError{msg: msg, err: err}
+	}
+	return err
+}
+
+// renamedError is err with flags in place of field names in its text.
+type renamedError struct {
+	msg string
+	err error
+}
+
+func (e *renamedError) Error() string { return e.msg }
+func (e *renamedError) Unwrap() error { return e.err }

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,38 +21,6 @@ import (
 	"github.com/streamlab/streamlab/internal/oracle"
 )
 
-// kafkaScript is the broker script the suite's own broker was started with.
-const kafkaScript = "../scripts/kafka/kafka.sh"
-
-// ownBroker starts a second broker in a directory of the test's own, for a
-// test that stops and starts it; it is stopped at the end of the test.
-func ownBroker(t *testing.T) (bootstrap string, start, stop func()) {
-	t.Helper()
-	dir := t.TempDir()
-	run := func(verb string) string {
-		t.Helper()
-		cmd := exec.Command(kafkaScript, verb, "--dir", dir)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("kafka.sh %s: %v\n%s", verb, err, stderr.String())
-		}
-		return string(out)
-	}
-	out := run("start")
-	t.Cleanup(func() { _ = exec.Command(kafkaScript, "stop", "--dir", dir).Run() })
-	for _, line := range strings.Split(out, "\n") {
-		if v, ok := strings.CutPrefix(line, "KAFKA_BOOTSTRAP="); ok {
-			bootstrap = v
-		}
-	}
-	if bootstrap == "" {
-		t.Fatalf("kafka.sh start printed no KAFKA_BOOTSTRAP:\n%s", out)
-	}
-	return bootstrap, func() { run("start") }, func() { run("stop") }
-}
-
 var waitingRE = regexp.MustCompile(`check the topics on Kafka at \S+: not available yet; retrying`)
 
 // TestProcessorWaitsForTheBroker: a processor started while the broker is
@@ -64,17 +31,18 @@ func TestProcessorWaitsForTheBroker(t *testing.T) {
 	brokers(t) // the suite's broker must be there, as for every test
 	const partitions = 2
 	ctx := testContext(t, 8*time.Minute)
-	b, startBroker, stopBroker := ownBroker(t)
+	k := startOwnBroker(t)
+	b := k.bootstrap
 	ts := newTopicSet(t, "wait")
 	createTopics(t, b, ts, partitions)
 	runRole(t, "producer", 2*time.Minute, producerArgs(b, ts, 3000, 41, logStart)...)
-	stopBroker()
+	k.run(t, "stop")
 
 	group := uniqueName(t, "group")
 	p := startRole(t, "processor", processorArgs(b, ts, group, "--connect-timeout", "5m")...)
 	p.waitLog(t, waitingRE, 1, time.Minute)
 	t0 := time.Now()
-	startBroker()
+	k.run(t, "start")
 	t.Logf("broker back after %s", time.Since(t0).Round(time.Millisecond))
 	waitConsumed(t, ctx, b, group, ts.Raw, partitions, 3*time.Minute, p.alive)
 	p.stop(t, time.Minute)
@@ -216,8 +184,8 @@ func TestHugeRawValueDoesNotStallItsPartition(t *testing.T) {
 	if l.Reason != "oversized" || len(l.Value) >= len(huge) || !bytes.Equal(l.Value, huge[:len(l.Value)]) {
 		t.Errorf("dead letter of the 5 MB value: reason %s, %d value bytes; want oversized with a prefix of the value", l.Reason, len(l.Value))
 	}
-	if headers["dlq.value.truncated_from"] != strconv.Itoa(len(huge)) || headers["dlq.value.sha256"] != hex.EncodeToString(sum[:]) {
-		t.Errorf("dead letter headers %v: want the original size %d and its SHA-256", headers, len(huge))
+	if headers["dlq.value.truncated_from"] != strconv.Itoa(len(huge)) || headers["dlq.value.sha256"] != hex.EncodeToString(sum[:]) || headers["origin"] != "e2e" {
+		t.Errorf("dead letter headers %v: want the original size %d, its SHA-256 and the record's own header", headers, len(huge))
 	}
 	// Every other message: the oracle's decision.
 	delete(dlq.letters, srcKey{ts.Raw, 0, hugeOffset})

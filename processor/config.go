@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/streamlab/streamlab/internal/event"
+	"github.com/streamlab/streamlab/internal/pipeline"
 	"github.com/streamlab/streamlab/internal/retry"
 	"github.com/streamlab/streamlab/internal/topic"
 	"github.com/streamlab/streamlab/internal/window"
@@ -77,6 +78,11 @@ type Config struct {
 	// Store keeps the checkpoints; nil (the default) means the state topic
 	// Topics.State, partition p's checkpoints in its partition p.
 	Store Store
+
+	// Observer is told every outcome, emission and flush of every
+	// partition, as the processor's own metrics are; nil (the default)
+	// means none. Workers of different partitions call it concurrently.
+	Observer pipeline.Observer
 
 	// Logger receives the replica's log lines; nil (the default) discards
 	// them.

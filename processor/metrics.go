@@ -2,6 +2,8 @@ package processor
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamlab/streamlab/internal/pipeline"
 )
 
 // Metrics are the processor's Prometheus series. Their names are agreed
@@ -79,4 +81,48 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // partition leaves this replica.
 func (m *Metrics) partitionGauges() []*prometheus.GaugeVec {
 	return []*prometheus.GaugeVec{m.Watermark, m.WatermarkLag, m.ConsumerLag, m.OpenWindows, m.CheckpointLen, m.CheckpointAge}
+}
+
+// observer is how Prometheus reads the pipeline (pipeline.Observer): one
+// per partition worker, so its cache needs no lock. It passes every call on
+// to Config.Observer, if any.
+type observer struct {
+	m             *Metrics
+	outcomes      map[pipeline.Outcome]prometheus.Counter
+	first, upsert prometheus.Counter
+	next          pipeline.Observer
+}
+
+func newObserver(m *Metrics, next pipeline.Observer) *observer {
+	return &observer{m: m, outcomes: map[pipeline.Outcome]prometheus.Counter{},
+		first: m.Emissions.WithLabelValues("first"), upsert: m.Emissions.WithLabelValues("revision"), next: next}
+}
+
+func (o *observer) OnMessage(msg *pipeline.Message, oc pipeline.Outcome) {
+	c, ok := o.outcomes[oc]
+	if !ok {
+		c = o.m.Messages.WithLabelValues(string(oc))
+		o.outcomes[oc] = c
+	}
+	c.Inc()
+	if o.next != nil {
+		o.next.OnMessage(msg, oc)
+	}
+}
+
+func (o *observer) OnEmit(partition int32, kind pipeline.EmitKind) {
+	if kind == pipeline.FirstEmission {
+		o.first.Inc()
+	} else {
+		o.upsert.Inc()
+	}
+	if o.next != nil {
+		o.next.OnEmit(partition, kind)
+	}
+}
+
+func (o *observer) OnFlush(partition int32, published int) {
+	if o.next != nil {
+		o.next.OnFlush(partition, published)
+	}
 }

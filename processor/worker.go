@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/streamlab/streamlab/internal/aggregate"
@@ -37,18 +36,17 @@ type worker struct {
 	lastCP  time.Time
 	flushed bool // a shutdown flush changed the state since the last checkpoint
 
-	out      *outbox
-	cur      *batch // the batch being filled
-	emitErr  error  // the first emission that could not be encoded
-	msg      pipeline.Message
-	msgs     []kafka.Message // the fetched batch, reused
-	counters map[pipeline.Outcome]prometheus.Counter
-	times    map[string]time.Duration // per activity, added to Metrics.Time per batch
+	out     *outbox
+	cur     *batch // the batch being filled
+	emitErr error  // the first emission that could not be encoded
+	msg     pipeline.Message
+	msgs    []kafka.Message          // the fetched batch, reused
+	times   map[string]time.Duration // per activity, added to Metrics.Time per batch
 }
 
 func newWorker(p *Processor, gen *kafka.Generation, partition int32) *worker {
 	return &worker{p: p, gen: gen, partition: partition, label: strconv.Itoa(int(partition)), log: p.log.With("partition", partition),
-		stats: newPartStats(), counters: map[pipeline.Outcome]prometheus.Counter{},
+		stats: newPartStats(),
 		times: map[string]time.Duration{}}
 }
 
@@ -211,7 +209,7 @@ func (w *worker) restore(ctx context.Context) error {
 			return err
 		}
 	}
-	w.part = &pipeline.Partition{Engine: eng, Limits: cfg.Limits, Now: cfg.Now}
+	w.part = &pipeline.Partition{Engine: eng, Limits: cfg.Limits, Now: cfg.Now, Observer: newObserver(cfg.Metrics, cfg.Observer)}
 	w.lastCP = time.Now()
 	wm, hasWM := eng.Watermark()
 	w.stats.update(func(s *partState) {
@@ -288,6 +286,10 @@ func (w *worker) fetch(ctx context.Context, r *kafka.Reader) ([]kafka.Message, e
 		}
 		w.msgs = append(w.msgs, m)
 	}
+	// The Reader returns empty keys and values as nil: dead letters keep them exact.
+	if err := kafkaio.RestoreEmpty(ctx, w.p.cfg.Brokers, w.msgs); err != nil {
+		return nil, err
+	}
 	return w.msgs, nil
 }
 
@@ -296,7 +298,6 @@ func (w *worker) fetch(ctx context.Context, r *kafka.Reader) ([]kafka.Message, e
 func (w *worker) process(msgs []kafka.Message) error {
 	start := time.Now()
 	defer func() { w.times[activityProcess] += time.Since(start) }()
-	cfg := w.p.cfg
 	if w.next >= 0 && msgs[0].Offset > w.next {
 		// The raw topic no longer holds what the checkpoint resumes from
 		// (retention deleted it): say what is lost rather than skip it
@@ -308,15 +309,9 @@ func (w *worker) process(msgs []kafka.Message) error {
 		m := &msgs[i]
 		w.msg = pipeline.Message{
 			Topic: m.Topic, Partition: w.partition, Offset: m.Offset, Key: m.Key, Value: m.Value,
-			RefMs: m.Time.UnixMilli(), ReplayCount: replayCount(m.Headers),
+			RefMs: m.Time.UnixMilli(), ReplayCount: deadletter.ReplayCount(m.Headers), Headers: m.Headers,
 		}
-		outcome := w.part.Process(&w.msg, w.emit, w.dead)
-		c, ok := w.counters[outcome]
-		if !ok {
-			c = cfg.Metrics.Messages.WithLabelValues(string(outcome))
-			w.counters[outcome] = c
-		}
-		c.Inc()
+		w.part.Process(&w.msg, w.emit, w.dead)
 	}
 	if w.emitErr != nil {
 		return w.emitErr
@@ -336,17 +331,6 @@ func (w *worker) process(msgs []kafka.Message) error {
 	return nil
 }
 
-func replayCount(hs []kafka.Header) int {
-	for _, h := range hs {
-		if h.Key == deadletter.HeaderReplayCount {
-			if n, err := strconv.Atoi(string(h.Value)); err == nil && n >= 0 {
-				return n
-			}
-		}
-	}
-	return 0
-}
-
 func (w *worker) emit(r *aggregate.Record) {
 	b, err := r.Marshal()
 	if err != nil {
@@ -355,11 +339,6 @@ func (w *worker) emit(r *aggregate.Record) {
 		}
 		return
 	}
-	kind := "revision"
-	if r.Revision == 1 {
-		kind = "first"
-	}
-	w.p.cfg.Metrics.Emissions.WithLabelValues(kind).Inc()
 	c := w.cur
 	start := len(c.arena)
 	c.arena = append(c.arena, r.WindowStart...)
@@ -370,7 +349,10 @@ func (w *worker) emit(r *aggregate.Record) {
 }
 
 func (w *worker) dead(l *deadletter.Letter) {
-	msg, cut, err := deadLetterMessage(l, w.p.dlqLimit)
+	// A record larger than the DLQ topic accepts would be refused for good
+	// and stall the partition: its value is cut to fit, and the record says
+	// so (original size and SHA-256 in dlq.value.* headers).
+	cut, err := l.Truncate(w.p.dlqLimit)
 	if err != nil {
 		if w.emitErr == nil {
 			w.emitErr = err
@@ -380,7 +362,7 @@ func (w *worker) dead(l *deadletter.Letter) {
 	if cut {
 		w.p.cfg.Metrics.Truncated.Inc()
 	}
-	w.cur.dlq = append(w.cur.dlq, msg)
+	w.cur.dlq = append(w.cur.dlq, l.Message())
 }
 
 // hand passes the current batch to the outbox if it has outputs and takes
