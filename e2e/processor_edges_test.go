@@ -5,6 +5,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/streamlab/streamlab/internal/kafkaio"
 	"github.com/streamlab/streamlab/internal/oracle"
+	"github.com/streamlab/streamlab/internal/retry"
 )
 
 var waitingRE = regexp.MustCompile(`check the topics on Kafka at \S+: not available yet; retrying`)
@@ -139,8 +141,11 @@ func TestHugeRawValueDoesNotStallItsPartition(t *testing.T) {
 	}
 	w := kafkaio.NewWriter(strings.Split(b, ","), ts.Raw)
 	w.BatchBytes = rawLimit
-	if err := w.WriteMessages(ctx, kafka.Message{Key: []byte("huge"), Value: huge, Headers: []kafka.Header{{Key: "origin", Value: []byte("e2e")}}}); err != nil {
-		t.Fatalf("write the 5 MB value (the raw topic's limit is %d): %v", rawLimit, err)
+	// A writer's first metadata may not know a topic created a moment ago.
+	if _, err := retry.Do(ctx, retry.DefaultPolicy(), nil, "write the 5 MB value", kafkaio.Transient, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, w.WriteMessages(ctx, kafka.Message{Key: []byte("huge"), Value: huge, Headers: []kafka.Header{{Key: "origin", Value: []byte("e2e")}}})
+	}); err != nil {
+		t.Fatalf("the raw topic's limit is %d: %v", rawLimit, err)
 	}
 	w.Close()
 	runRole(t, "producer (after)", 2*time.Minute, producerArgs(b, ts, 1000, 45, "2026-01-01T01:00:00Z")...)
