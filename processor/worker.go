@@ -37,8 +37,10 @@ type worker struct {
 	flushed bool // a shutdown flush changed the state since the last checkpoint
 
 	out     *outbox
-	cur     *batch // the batch being filled
-	emitErr error  // the first emission that could not be encoded
+	cur     *batch         // the batch being filled
+	src     *kafka.Message // the record being processed
+	inexact []inexact      // this batch's dead letters to re-read exactly
+	emitErr error          // the first emission that could not be encoded
 	msg     pipeline.Message
 	msgs    []kafka.Message          // the fetched batch, reused
 	times   map[string]time.Duration // per activity, added to Metrics.Time per batch
@@ -123,7 +125,7 @@ func (w *worker) loop(ctx context.Context, reader *kafka.Reader) error {
 			fetchErr = ""
 		}
 		if len(msgs) > 0 {
-			if err := w.process(msgs); err != nil {
+			if err := w.process(ctx, msgs); err != nil {
 				return err
 			}
 		}
@@ -286,16 +288,12 @@ func (w *worker) fetch(ctx context.Context, r *kafka.Reader) ([]kafka.Message, e
 		}
 		w.msgs = append(w.msgs, m)
 	}
-	// The Reader returns empty keys and values as nil: dead letters keep them exact.
-	if err := kafkaio.RestoreEmpty(ctx, w.p.cfg.Brokers, w.msgs); err != nil {
-		return nil, err
-	}
 	return w.msgs, nil
 }
 
 // process runs a fetched batch through the pipeline into the current
 // output batch.
-func (w *worker) process(msgs []kafka.Message) error {
+func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 	start := time.Now()
 	defer func() { w.times[activityProcess] += time.Since(start) }()
 	if w.next >= 0 && msgs[0].Offset > w.next {
@@ -307,14 +305,19 @@ func (w *worker) process(msgs []kafka.Message) error {
 	}
 	for i := range msgs {
 		m := &msgs[i]
+		w.src = m
 		w.msg = pipeline.Message{
 			Topic: m.Topic, Partition: w.partition, Offset: m.Offset, Key: m.Key, Value: m.Value,
 			RefMs: m.Time.UnixMilli(), ReplayCount: deadletter.ReplayCount(m.Headers), Headers: m.Headers,
 		}
 		w.part.Process(&w.msg, w.emit, w.dead)
 	}
+	w.src = nil
 	if w.emitErr != nil {
 		return w.emitErr
+	}
+	if err := w.restoreEmpty(ctx); err != nil {
+		return err
 	}
 	last := &msgs[len(msgs)-1]
 	w.next = last.Offset + 1
@@ -363,6 +366,55 @@ func (w *worker) dead(l *deadletter.Letter) {
 		w.p.cfg.Metrics.Truncated.Inc()
 	}
 	w.cur.dlq = append(w.cur.dlq, l.Message())
+	if w.src != nil && hasNil(w.src) {
+		w.inexact = append(w.inexact, inexact{dlq: len(w.cur.dlq) - 1, src: *w.src, letter: l})
+	}
+}
+
+// inexact is a dead letter whose raw record the Reader may have read
+// inexactly: it returns an empty key, value or header value as nil, like a
+// null.
+type inexact struct {
+	dlq    int // index in the current batch's dead letters
+	src    kafka.Message
+	letter *deadletter.Letter
+}
+
+func hasNil(m *kafka.Message) bool {
+	if m.Key == nil || m.Value == nil {
+		return true
+	}
+	for _, h := range m.Headers {
+		if h.Value == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// restoreEmpty re-reads the raw records of this batch's inexact dead
+// letters (kafkaio.RestoreEmpty) so that an empty key, value or header
+// stays empty in the DLQ, never a null. Only dead letters need it: for
+// every other record null and empty mean the same, and re-reading costs a
+// fetch.
+func (w *worker) restoreEmpty(ctx context.Context) error {
+	if len(w.inexact) == 0 {
+		return nil
+	}
+	defer func() { clear(w.inexact); w.inexact = w.inexact[:0] }()
+	srcs := make([]kafka.Message, len(w.inexact))
+	for i, x := range w.inexact {
+		srcs[i] = x.src
+	}
+	if err := kafkaio.RestoreEmpty(ctx, w.p.cfg.Brokers, srcs); err != nil {
+		return err
+	}
+	for i, x := range w.inexact {
+		l, m := x.letter, &srcs[i]
+		l.Key, l.Value, l.RawHeaders = m.Key, m.Value, deadletter.OwnHeaders(m.Headers)
+		w.cur.dlq[x.dlq] = l.Message()
+	}
+	return nil
 }
 
 // hand passes the current batch to the outbox if it has outputs and takes

@@ -66,7 +66,7 @@ func restorePartition(ctx context.Context, client *kafka.Client, topic string, p
 	offset := msgs[idx[0]].Offset
 	for next < len(idx) {
 		resp, err := client.Fetch(ctx, &kafka.FetchRequest{Topic: topic, Partition: partition, Offset: offset,
-			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 500 * time.Millisecond})
+			MinBytes: 1, MaxBytes: 64 << 10, MaxWait: 500 * time.Millisecond}) // a broker returns at least the batch holding offset
 		if err == nil {
 			err = resp.Error
 		}
@@ -97,6 +97,9 @@ func restorePartition(ctx context.Context, client *kafka.Client, topic string, p
 			if next == len(idx) {
 				break
 			}
+		}
+		if next < len(idx) {
+			offset = max(offset, msgs[idx[next]].Offset) // skip to the next record wanted
 		}
 		if !read {
 			if offset >= resp.HighWatermark {
