@@ -28,6 +28,9 @@ import (
 	"github.com/streamlab/streamlab/internal/kafkaio"
 )
 
+// outputBatchSize is the most records of one produce request per partition.
+const outputBatchSize = 256
+
 // Processor is a running processor replica.
 type Processor struct {
 	cfg   Config
@@ -69,6 +72,11 @@ func New(cfg Config) (*Processor, error) {
 		store: cfg.Store,
 		parts: map[int32]*partStats{},
 	}
+	// kafka-go allocates (and clears) a message slice of BatchSize per
+	// partition batch: the shared writers' 5000 made every small write of
+	// a few records cost a 750 KB allocation. A quarter of a megabyte of
+	// aggregates is a full batch anyway.
+	p.agg.BatchSize, p.dlq.BatchSize = outputBatchSize, outputBatchSize
 	if p.store == nil {
 		p.state = newKafkaStore(cfg.Brokers, cfg.Topics.State, cfg.Group, cfg.Topics.Raw)
 		p.store = p.state
