@@ -1,7 +1,7 @@
 // Package topic is the pipeline's topic layout: the names (configurable per
 // deployment), what each topic carries and who writes and reads it, and the
 // settings `streamlab topics create` gives it. docs/architecture.md's topic
-// table is checked against Table (TestArchitectureTopicTable).
+// table is checked against Specs (TestArchitectureTopicTable).
 package topic
 
 import (
@@ -52,12 +52,22 @@ type Spec struct {
 // latest checkpoint of a partition, the latest mark of a dead letter
 // matter); the state topic with exactly as many partitions as the raw topic
 // because partition p's checkpoint lives in state partition p.
+//
+// The aggregate topic is deliberately not compacted. Its key is
+// window/partition and its records are revisions: compaction keeps the
+// last offset of a key, not its highest revision, so after anyone
+// re-produces old records (a restore, the duplicate-delivery drill) the
+// cleaner could delete revision 3 and keep the re-produced revision 1, and
+// ClickHouse rebuilt from the topic, or `clickhouse verify`, would show the
+// old numbers. With delete alone every revision stays until retention, and
+// readers keep the highest one (ClickHouse's ReplacingMergeTree,
+// clickhouse.ReadLatestAggregates).
 func Specs(n Names, partitions int, retention time.Duration) []Spec {
 	ret := fmt.Sprint(retention.Milliseconds())
 	return []Spec{
 		{Name: n.Raw, Partitions: partitions, Configs: map[string]string{"retention.ms": ret}},
 		{Name: n.DLQ, Partitions: partitions, Configs: map[string]string{"retention.ms": ret, "max.message.bytes": fmt.Sprint(MaxDLQMessageBytes)}},
-		{Name: n.Agg, Partitions: partitions, Configs: map[string]string{"cleanup.policy": "compact,delete", "retention.ms": ret}},
+		{Name: n.Agg, Partitions: partitions, Configs: map[string]string{"cleanup.policy": "delete", "retention.ms": ret}},
 		{Name: n.Alerts, Partitions: 1, Configs: map[string]string{"retention.ms": ret}},
 		{Name: n.Replays, Partitions: 1, Configs: map[string]string{"cleanup.policy": "compact"}},
 		{Name: n.State, Partitions: partitions, Configs: map[string]string{"cleanup.policy": "compact", "max.message.bytes": fmt.Sprint(MaxStateMessageBytes), "min.cleanable.dirty.ratio": "0.1", "segment.ms": "600000"}},
