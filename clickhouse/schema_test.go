@@ -27,8 +27,8 @@ var (
 	createRE = regexp.MustCompile(`(?s)^CREATE (TABLE|VIEW|MATERIALIZED VIEW) IF NOT EXISTS (\w+)\.(\w+)`)
 	// Setting a table setting to a value is idempotent too.
 	settingRE = regexp.MustCompile(`(?s)^ALTER TABLE (\w+)\.(\w+) MODIFY SETTING [a-z_]+ = \w+(?:, [a-z_]+ = \w+)*$`)
-	mvRE     = regexp.MustCompile(`(?s)^CREATE MATERIALIZED VIEW IF NOT EXISTS \w+\.(\w+) TO \w+\.(\w+) AS.*\bFROM (\w+)\.(\w+)`)
-	refRE    = regexp.MustCompile(`(?i)\b(?:FROM|JOIN|TO)\s+([A-Za-z_][\w.]*)(\(?)`)
+	mvRE      = regexp.MustCompile(`(?s)^CREATE MATERIALIZED VIEW IF NOT EXISTS \w+\.(\w+) TO \w+\.(\w+) AS.*\bFROM (\w+)\.(\w+)`)
+	refRE     = regexp.MustCompile(`(?i)\b(?:FROM|JOIN|TO)\s+([A-Za-z_][\w.]*)(\(?)`)
 )
 
 // stripComments drops -- comments so the checks below look at SQL only.
