@@ -173,7 +173,9 @@ func TestHouseRulesCatchViolations(t *testing.T) {
 		tt.breakIt(&s)
 		p.Services[tt.service] = s
 		problems := houseRules[tt.rule](p)
-		if !slices.ContainsFunc(problems, func(m string) bool { return strings.HasPrefix(m, tt.service+":") || strings.HasPrefix(m, tt.service+" ") }) {
+		if !slices.ContainsFunc(problems, func(m string) bool {
+			return strings.HasPrefix(m, tt.service+":") || strings.HasPrefix(m, tt.service+" ")
+		}) {
 			t.Errorf("rule %q did not catch the broken %s: %v", tt.rule, tt.service, problems)
 		}
 	}
