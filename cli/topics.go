@@ -25,7 +25,7 @@ func newTopicsCmd() *cobra.Command {
 				return err
 			}
 			if partitions < 1 {
-				return fmt.Errorf("--partitions %d: must be at least 1", partitions)
+				return usagef("%s %d: must be at least 1", flagRef("partitions"), partitions)
 			}
 			specs := topic.Specs(kf.topics, partitions, retention)
 			created, err := kafkaio.CreateTopics(cmd.Context(), brokers, specs)
