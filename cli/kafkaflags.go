@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -32,6 +33,15 @@ func (k *kafkaFlags) register(fs *pflag.FlagSet) {
 func (k *kafkaFlags) brokerList() ([]string, error) {
 	b, err := kafkaio.ParseBrokers(k.brokers)
 	return b, usageErr(err)
+}
+
+// explain adds what to do when Kafka never answered within the connect
+// timeout; other errors are returned as they are.
+func (k *kafkaFlags) explain(err error) error {
+	if !errors.Is(err, retry.ErrGaveUp) {
+		return err
+	}
+	return fmt.Errorf("%w\nfix: start Kafka, or point %s at it (now %q); %s waits longer", err, flagRef("brokers"), k.brokers, flagRef("connect-timeout"))
 }
 
 // connectFlags bound the heal-or-stop policy (internal/retry) of a role:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -37,6 +38,14 @@ func TestExitCodes(t *testing.T) {
 		{args: []string{"topics", "create", "--partitions", "0"}, code: 2, say: "--partitions (STREAMLAB_PARTITIONS) 0: must be at least 1"},
 		{args: []string{"topics", "create", "--brokers", "nohostport"}, code: 2, say: "want host:port"},
 		{args: []string{"process", "--input", "/nonexistent/streamlab-test.jsonl"}, code: 1, say: "open input"},
+		{args: []string{"producer", "--rate", "-1"}, code: 2, say: "--rate (STREAMLAB_RATE) must be a finite number of messages per second, at least 0; got -1"},
+		{args: []string{"producer", "--rate", "10", "--events-per-second", "5"}, code: 2, say: "--events-per-second (STREAMLAB_EVENTS_PER_SECOND) applies only with --rate (STREAMLAB_RATE) 0"},
+		{args: []string{"producer", "--connect-timeout", "-1s"}, code: 2, say: "--connect-timeout (STREAMLAB_CONNECT_TIMEOUT) -1s: must not be negative"},
+		{args: []string{"chaos", "late", "--count", "0"}, code: 2, say: "--count (STREAMLAB_COUNT) must be at least 1, got 0"},
+		{args: []string{"topics", "create", "--retention", "0s"}, code: 2, say: "--retention (STREAMLAB_RETENTION) 0s: must be a positive whole number of milliseconds"},
+		{args: []string{"clickhouse", "apply", "--clickhouse-dsn", "bogus://"}, code: 2, say: "--clickhouse-dsn (STREAMLAB_CLICKHOUSE_DSN)"},
+		{args: []string{"clickhouse", "verify", "--timeout", "0s"}, code: 2, say: "--timeout (STREAMLAB_TIMEOUT) 0s: must be positive"},
+		{args: []string{"clickhouse", "apply", "--clickhouse-dsn", "clickhouse://default:@127.0.0.1:1/default", "--connect-timeout", "300ms"}, code: 1, say: "connect to ClickHouse: gave up after"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
@@ -167,8 +176,11 @@ func TestCommandTree(t *testing.T) {
 			if f.Hidden || f.Name == "help" {
 				return
 			}
+			// The flag's own line starts with it ("  -o, --output string");
+			// other lines may mention it in their usage text.
+			own := regexp.MustCompile(`^\s+(-\S, )?--` + regexp.QuoteMeta(f.Name) + `\b`)
 			for _, l := range lines {
-				if strings.Contains(l, "--"+f.Name+" ") {
+				if own.MatchString(l) {
 					if !strings.Contains(l, "(env "+EnvName(f.Name)+")") {
 						t.Errorf("%s --help: the line of --%s does not show %s:\n%s", c.CommandPath(), f.Name, EnvName(f.Name), l)
 					}

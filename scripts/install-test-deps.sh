@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages the test suites need besides Go, Java,
 # Maven and npm: prometheus (the server and promtool, for `make e2e`'s
-# TestPrometheusDashboards) and shellcheck (for `make lint`). Used by
-# .ci/run and .github/workflows/ci.yml; run it by hand the same way.
+# TestPrometheusDashboards), kcat (the third-party Kafka client of the
+# dead-letter e2e tests; package kcat, or kafkacat on older releases) and the
+# shell linter shellcheck (for `make lint`). Used by .ci/run and
+# .github/workflows/ci.yml; run it by hand the same way.
 #
 # Idempotent: it installs only what is missing. The prometheus package
 # would start a system service listening on :9090; the tests start their
@@ -18,8 +20,12 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
 	missing+=(prometheus)
 fi
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
-if ((${#missing[@]} == 0)); then
-	log "prometheus, promtool and shellcheck are installed"
+kcat=false
+if ! command -v kcat >/dev/null 2>&1 && ! command -v kafkacat >/dev/null 2>&1; then
+	kcat=true
+fi
+if ((${#missing[@]} == 0)) && [[ $kcat == false ]]; then
+	log "prometheus, promtool, shellcheck and kcat are installed"
 	exit 0
 fi
 command -v apt-get >/dev/null 2>&1 || {
@@ -43,8 +49,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-log "installing ${missing[*]}"
 "${sudo[@]}" apt-get update -qq
+if [[ $kcat == true ]]; then
+	if apt-cache show kcat >/dev/null 2>&1; then missing+=(kcat); else missing+=(kafkacat); fi
+fi
+log "installing ${missing[*]}"
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 
 # Only a service this install brought in is stopped, never one that ran before.
@@ -53,4 +62,4 @@ if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/nul
 	log "stopping the prometheus system service the package started"
 	"${sudo[@]}" systemctl stop prometheus
 fi
-log "installed: $(prometheus --version 2>&1 | head -n1); $(shellcheck --version | sed -n 's/^version: /shellcheck /p')"
+log "installed: $(prometheus --version 2>&1 | head -n1); $(shellcheck --version | sed -n 's/^version: /shellcheck /p'); $(command -v kcat || command -v kafkacat)"

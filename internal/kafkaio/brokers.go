@@ -1,7 +1,7 @@
 // Package kafkaio holds the thin kafka-go adapters every role shares, one
 // file per job: broker lists (brokers.go), durable writers (writer.go),
 // topic administration (admin.go), offsets and whole-topic reads (read.go)
-// and header conversion (headers.go).
+// and making empty keys and values read back as empty (empty.go).
 package kafkaio
 
 import (

@@ -25,6 +25,9 @@ type Message struct {
 	// event moves the watermark by at most it (docs/semantics.md).
 	RefMs       int64
 	ReplayCount int
+	// Headers are the record's own headers; a dead letter keeps them but
+	// its dlq.* ones (deadletter.OwnHeaders).
+	Headers []deadletter.Header
 }
 
 // Outcome is the single outcome of a message: "counted", "duplicate" or a
@@ -85,7 +88,7 @@ func (p *Partition) process(m *Message, emit window.Emit, dead func(*deadletter.
 		Reason: rej.Reason, Error: rej.Detail,
 		Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
 		FailedAt: p.Now().UTC(), EventTimeMs: rej.TimeMs, HasEventTime: rej.HasTime,
-		ReplayCount: m.ReplayCount, Key: m.Key, Value: m.Value,
+		ReplayCount: m.ReplayCount, Key: m.Key, Value: m.Value, RawHeaders: deadletter.OwnHeaders(m.Headers),
 	})
 	return Outcome(rej.Reason)
 }
