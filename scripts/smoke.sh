@@ -104,10 +104,12 @@ services_ready() {
 		code=$(jq -r '.ExitCode // 0' <<<"$line")
 		if printf '%s\n' "${oneshots[@]}" | grep -qx -- "$s"; then
 			case $state in
-			exited) if ((code != 0)); then
-				printf 'one-shot %s exited with code %s (docker compose logs %s)' "$s" "$code" "$s"
-				return 2
-			fi ;;
+			exited)
+				if ((code != 0)); then
+					printf 'one-shot %s exited with code %s (docker compose logs %s)' "$s" "$code" "$s"
+					return 2
+				fi
+				;;
 			*) pending+=("$s: $state") ;;
 			esac
 			continue
