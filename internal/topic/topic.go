@@ -1,8 +1,9 @@
 // Package topic is the pipeline's topic layout: the names (configurable per
 // deployment), the settings `streamlab topics create` gives each topic, and
 // which differences of an existing topic from them the pipeline cannot live
-// with (Spec.Compare). docs/architecture.md's topic table describes them
-// (TestArchitectureTopicTable checks the cleanup policies).
+// with (Spec.Compare), and what each carries between which roles (Edges).
+// docs/architecture.md's topic table is checked against both
+// (TestArchitectureTopicTable).
 package topic
 
 import (

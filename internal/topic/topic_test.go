@@ -90,25 +90,46 @@ func TestArchitectureTopicTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	row := regexp.MustCompile("(?m)^\\| `([^`]+)` \\|.*\\| ([^|]+) \\|$")
-	documented := map[string]string{}
+	// | topic | key | value | written by | read by | retention |
+	row := regexp.MustCompile("(?m)^\\| `([^`]+)` \\| (.*) \\| (.*) \\| (.*) \\| (.*) \\| ([^|]+) \\|$")
+	documented := map[string][]string{}
 	for _, m := range row.FindAllStringSubmatch(string(b), -1) {
-		documented[m[1]] = strings.TrimSpace(m[2])
+		documented[m[1]] = m[2:]
 	}
+	specs := map[string]Spec{}
 	for _, s := range Specs(Defaults(), 3, time.Hour) {
-		doc, ok := documented[s.Name]
+		specs[s.Name] = s
+	}
+	edges := Edges(Defaults())
+	if len(edges) != len(specs) || len(documented) != len(edges) {
+		t.Errorf("%d edges, %d specs, %d documented topics: every topic needs all three", len(edges), len(specs), len(documented))
+	}
+	for _, e := range edges {
+		doc, ok := documented[e.Topic]
 		if !ok {
-			t.Errorf("docs/architecture.md's topic table has no row for %s", s.Name)
+			t.Errorf("docs/architecture.md's topic table has no row for %s", e.Topic)
+			continue
+		}
+		want := []string{e.Key, e.Codec, e.Writers, e.Readers}
+		for i, col := range []string{"key", "value", "written by", "read by"} {
+			if got := strings.TrimSpace(doc[i]); got != want[i] {
+				t.Errorf("docs/architecture.md, %s, %s: %q; topic.Edges says %q", e.Topic, col, got, want[i])
+			}
+		}
+		s, ok := specs[e.Topic]
+		if !ok {
+			t.Errorf("%s has no Spec: topics create would not make it", e.Topic)
 			continue
 		}
 		policy := s.Configs[CleanupPolicy]
 		if policy == "" {
 			policy = "delete" // the broker's default
 		}
+		retention := strings.TrimSpace(doc[4])
 		compacted := strings.Contains(policy, "compact")
 		deleted := strings.Contains(policy, "delete")
-		if strings.Contains(doc, "compact") != compacted || strings.Contains(doc, "delete") != deleted {
-			t.Errorf("docs/architecture.md says %s is %q, but Specs creates it with cleanup.policy=%s", s.Name, doc, policy)
+		if strings.Contains(retention, "compact") != compacted || strings.Contains(retention, "delete") != deleted {
+			t.Errorf("docs/architecture.md says %s is %q, but Specs creates it with cleanup.policy=%s", s.Name, retention, policy)
 		}
 	}
 }
