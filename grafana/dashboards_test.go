@@ -330,10 +330,8 @@ func definedMetrics(t *testing.T) map[string]bool {
 // does, the entry must go (the test says so), and the real-Prometheus test
 // (e2e TestPrometheusDashboards) requires series for every one of them.
 var awaited = map[string]string{
-	"streamlab_processor_checkpoint_age_seconds": "the processor (per-partition gauges refreshed on a timer)",
-	"streamlab_processor_time_seconds_total":     "the processor (time by activity, for backpressure)",
-	"streamlab_consumer_group_lag_messages":      "the dispatcher (consumer lag measured from outside)",
-	"streamlab_consumer_group_lag_seconds":       "the dispatcher (consumer lag measured from outside)",
+	"streamlab_consumer_group_lag_messages": "the dispatcher (consumer lag measured from outside)",
+	"streamlab_consumer_group_lag_seconds":  "the dispatcher (consumer lag measured from outside)",
 }
 
 // Every metric a Prometheus panel asks for must be one the processor or
