@@ -67,7 +67,7 @@ func (p *Processor) checkTopics(ctx context.Context) (topology, error) {
 			return topology{}, retry.Permanent(fmt.Errorf("the topic named by Topics.State, %q, has %d partitions but the raw topic %q has %d: partition p's checkpoint lives in state partition p, so it needs at least %d (create it again with 'streamlab topics create')",
 				cfg.Topics.State, state, cfg.Topics.Raw, raw, raw))
 		}
-		limits, err := maxMessageBytes(ctx, client, cfg.Topics.Raw, cfg.Topics.DLQ)
+		limits, err := maxMessageBytes(ctx, cfg.Brokers, cfg.Topics.Raw, cfg.Topics.DLQ)
 		if err != nil {
 			return topology{}, err
 		}
@@ -114,36 +114,19 @@ type topicRole struct{ field, name string }
 
 // maxMessageBytes reads the effective max.message.bytes of topics (the
 // topic's own setting or the broker default it inherits).
-func maxMessageBytes(ctx context.Context, client *kafka.Client, topics ...string) (map[string]int, error) {
-	req := &kafka.DescribeConfigsRequest{}
-	for _, t := range topics {
-		req.Resources = append(req.Resources, kafka.DescribeConfigRequestResource{
-			ResourceType: kafka.ResourceTypeTopic, ResourceName: t, ConfigNames: []string{"max.message.bytes"}})
-	}
-	resp, err := client.DescribeConfigs(ctx, req)
+func maxMessageBytes(ctx context.Context, brokers []string, topics ...string) (map[string]int, error) {
+	configs, err := kafkaio.TopicConfigs(ctx, brokers, topics...)
 	if err != nil {
-		return nil, fmt.Errorf("describe topic configs: %w", err)
+		return nil, err
 	}
 	out := map[string]int{}
-	for _, r := range resp.Resources {
-		if r.Error != nil {
-			return nil, fmt.Errorf("describe config of topic %s: %w", r.ResourceName, r.Error)
-		}
-		for _, e := range r.ConfigEntries {
-			if e.ConfigName != "max.message.bytes" {
-				continue
-			}
-			n, err := strconv.Atoi(e.ConfigValue)
-			if err != nil || n <= 0 {
-				return nil, retry.Permanent(fmt.Errorf("topic %s: max.message.bytes %q is not a positive number", r.ResourceName, e.ConfigValue))
-			}
-			out[r.ResourceName] = n
-		}
-	}
 	for _, t := range topics {
-		if out[t] == 0 {
-			return nil, retry.Permanent(fmt.Errorf("topic %s: the broker did not report its max.message.bytes", t))
+		v := configs[t]["max.message.bytes"]
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return nil, retry.Permanent(fmt.Errorf("topic %s: max.message.bytes %q is not a positive number", t, v))
 		}
+		out[t] = n
 	}
 	return out, nil
 }

@@ -251,18 +251,17 @@ func caughtUp(t *testing.T, brokers []string, topics topic.Names) bool {
 // caughtUpGroup reports whether group has committed the end offset of every
 // raw partition: it commits only after the checkpoint covering them.
 func caughtUpGroup(brokers []string, topics topic.Names, group string, partitions int) bool {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
-	parts := make([]int, partitions)
-	for i := range parts {
-		parts[i] = i
-	}
-	resp, err := client.OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topics.Raw: parts}})
-	if err != nil || len(resp.Topics[topics.Raw]) != partitions {
+	ctx := context.Background()
+	end, err := kafkaio.EndOffsets(ctx, brokers, topics.Raw, partitions)
+	if err != nil {
 		return false
 	}
-	for _, po := range resp.Topics[topics.Raw] {
-		_, last, err := kafkaio.Offsets(context.Background(), brokers, topics.Raw, po.Partition)
-		if err != nil || po.CommittedOffset < last {
+	got, err := kafkaio.CommittedOffsets(ctx, brokers, group, topics.Raw, partitions)
+	if err != nil {
+		return false
+	}
+	for p, e := range end {
+		if got[p] < e {
 			return false
 		}
 	}
