@@ -35,9 +35,6 @@ func (b *batch) reset() {
 	clear(b.agg) // drop references to the input buffers
 	clear(b.dlq)
 	b.agg, b.dlq, b.arena = b.agg[:0], b.dlq[:0], b.arena[:0]
-	if cap(b.arena) > 8<<20 {
-		b.arena = nil // one huge dead letter should not pin its size forever
-	}
 	b.cp, b.cpBuilt, b.cpFirst = nil, 0, false
 }
 

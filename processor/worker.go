@@ -37,8 +37,12 @@ type worker struct {
 	flushed bool // a shutdown flush changed the state since the last checkpoint
 
 	out     *outbox
-	cur     *batch                   // the batch being filled
-	emitErr error                    // the first emission that could not be encoded
+	cur     *batch         // the batch being filled
+	src     *kafka.Message // the record being processed
+	inexact []inexact      // this batch's dead letters to re-read exactly
+	emitErr error          // the first emission that could not be encoded
+	msg     pipeline.Message
+	msgs    []kafka.Message          // the fetched batch, reused
 	times   map[string]time.Duration // per activity, added to Metrics.Time per batch
 }
 
@@ -81,17 +85,15 @@ func (w *worker) work(genCtx, replica, parent context.Context) error {
 		return err
 	}
 	w.p.register(w.partition, w.stats)
-	fetchCtx, stopFetch := context.WithCancel(ctx)
-	in := newFetcher(fetchCtx, w, w.next)
-	defer in.stop()
-	defer stopFetch()
+	reader := w.openReader()
+	defer reader.Close()
 	w.out = newOutbox(w, w.p.cfg.MaxInFlight)
 	var err error
 	if w.cur, err = w.out.next(); err != nil {
 		w.out.abort()
 		return err
 	}
-	if err := w.loop(ctx, in); err != nil {
+	if err := w.loop(ctx, reader); err != nil {
 		w.out.abort()
 		return err
 	}
@@ -99,21 +101,31 @@ func (w *worker) work(genCtx, replica, parent context.Context) error {
 }
 
 // loop fetches and processes until ctx ends.
-func (w *worker) loop(ctx context.Context, f *fetcher) error {
+func (w *worker) loop(ctx context.Context, reader *kafka.Reader) error {
+	var fetchErr string
 	for ctx.Err() == nil {
 		if err := w.out.failed(); err != nil {
 			return err
 		}
-		// Half a second at most, so that an idle partition still
-		// checkpoints on time.
-		in, err := f.get(ctx, 500*time.Millisecond)
-		if err != nil {
-			return err
+		msgs, err := w.fetch(ctx, reader)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return nil
+		case err != nil && !kafkaio.Transient(err):
+			return fmt.Errorf("fetch: %w", err)
+		case err != nil:
+			// kafka-go's reader retries on its own; say so once.
+			if err.Error() != fetchErr {
+				fetchErr = err.Error()
+				w.log.Warn("fetch failed; the reader keeps retrying", "err", err)
+			}
+			continue
+		case fetchErr != "":
+			w.log.Info("fetching again")
+			fetchErr = ""
 		}
-		if in != nil {
-			err := w.process(in)
-			f.put(in)
-			if err != nil {
+		if len(msgs) > 0 {
+			if err := w.process(ctx, msgs); err != nil {
 				return err
 			}
 		}
@@ -224,25 +236,100 @@ func (w *worker) writePending(ctx context.Context, recs []checkpoint.Record) err
 	return err
 }
 
-// process runs a fetched input through the pipeline into the current
+func (w *worker) openReader() *kafka.Reader {
+	cfg := w.p.cfg
+	reader := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        cfg.Brokers,
+		Topic:          cfg.Topics.Raw,
+		Partition:      int(w.partition),
+		MinBytes:       1,
+		MaxBytes:       16 << 20,
+		MaxWait:        250 * time.Millisecond,
+		QueueCapacity:  max(4096, 2*cfg.MaxBatch),
+		ReadBackoffMin: 50 * time.Millisecond,
+		ReadBackoffMax: time.Second,
+		ErrorLogger: kafka.LoggerFunc(func(f string, a ...any) {
+			w.log.Debug("kafka reader: " + fmt.Sprintf(f, a...))
+		}),
+	})
+	start := w.next
+	if start < 0 {
+		start = kafka.FirstOffset
+	}
+	// SetOffset on a reader without a group only records the offset.
+	_ = reader.SetOffset(start)
+	return reader
+}
+
+// fetch waits up to half a second for the first message (so that idle
+// partitions still checkpoint on time), then takes what the reader has
+// buffered, up to MaxBatch. Fetching itself runs ahead on the reader's own
+// goroutine (QueueCapacity messages), so input, processing (here) and
+// output (the outbox) overlap.
+func (w *worker) fetch(ctx context.Context, r *kafka.Reader) ([]kafka.Message, error) {
+	start := time.Now()
+	first, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	m, err := r.FetchMessage(first)
+	cancel()
+	w.times[activityFetchWait] += time.Since(start)
+	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	clear(w.msgs)
+	w.msgs = append(w.msgs[:0], m)
+	// What the reader has buffered comes without waiting.
+	for n := min(int(r.Stats().QueueLength), w.p.cfg.MaxBatch-1); n > 0; n-- {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			break
+		}
+		w.msgs = append(w.msgs, m)
+	}
+	return w.msgs, nil
+}
+
+// process runs a fetched batch through the pipeline into the current
 // output batch.
-func (w *worker) process(in *input) error {
+func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 	start := time.Now()
 	defer func() { w.times[activityProcess] += time.Since(start) }()
-	for i := range in.msgs {
-		w.part.Process(&in.msgs[i], w.emit, w.dead)
+	if w.next >= 0 && msgs[0].Offset > w.next {
+		// The raw topic no longer holds what the checkpoint resumes from
+		// (retention deleted it): say what is lost rather than skip it
+		// silently, as kafka-go's reader does.
+		w.log.Error("raw records were deleted before they were processed; they are lost",
+			"from_offset", w.next, "to_offset", msgs[0].Offset, "messages", msgs[0].Offset-w.next)
 	}
+	for i := range msgs {
+		m := &msgs[i]
+		w.src = m
+		w.msg = pipeline.Message{
+			Topic: m.Topic, Partition: w.partition, Offset: m.Offset, Key: m.Key, Value: m.Value,
+			RefMs: m.Time.UnixMilli(), ReplayCount: deadletter.ReplayCount(m.Headers), Headers: m.Headers,
+		}
+		w.part.Process(&w.msg, w.emit, w.dead)
+	}
+	w.src = nil
 	if w.emitErr != nil {
 		return w.emitErr
 	}
-	n := len(in.msgs)
-	w.next = in.msgs[n-1].Offset + 1
-	w.sinceCP += n
-	w.p.processed.Add(int64(n))
+	if err := w.restoreEmpty(ctx); err != nil {
+		return err
+	}
+	last := &msgs[len(msgs)-1]
+	w.next = last.Offset + 1
+	w.sinceCP += len(msgs)
+	w.p.processed.Add(int64(len(msgs)))
 	wm, hasWM := w.part.Engine.Watermark()
 	open := w.part.Engine.OpenWindows()
 	w.stats.update(func(s *partState) {
-		s.next, s.watermark, s.hasWM, s.open, s.end = w.next, wm, hasWM, open, in.end
+		s.next, s.watermark, s.hasWM, s.open = w.next, wm, hasWM, open
+		if last.HighWaterMark > 0 {
+			s.end = last.HighWaterMark
+		}
 	})
 	return nil
 }
@@ -278,26 +365,56 @@ func (w *worker) dead(l *deadletter.Letter) {
 	if cut {
 		w.p.cfg.Metrics.Truncated.Inc()
 	}
-	// The key and value live in the fetcher's buffer, reused as soon as
-	// the batch is processed: the outputs get their own copy.
-	c := w.cur
-	l.Key, c.arena = keep(c.arena, l.Key)
-	l.Value, c.arena = keep(c.arena, l.Value)
-	c.dlq = append(c.dlq, l.Message())
+	w.cur.dlq = append(w.cur.dlq, l.Message())
+	if w.src != nil && hasNil(w.src) {
+		w.inexact = append(w.inexact, inexact{dlq: len(w.cur.dlq) - 1, src: *w.src, letter: l})
+	}
 }
 
-// keep appends b to arena and returns the copy, nil staying nil and empty
-// staying empty (a Kafka null and an empty byte string differ).
-func keep(arena, b []byte) ([]byte, []byte) {
-	if b == nil {
-		return nil, arena
+// inexact is a dead letter whose raw record the Reader may have read
+// inexactly: it returns an empty key, value or header value as nil, like a
+// null.
+type inexact struct {
+	dlq    int // index in the current batch's dead letters
+	src    kafka.Message
+	letter *deadletter.Letter
+}
+
+func hasNil(m *kafka.Message) bool {
+	if m.Key == nil || m.Value == nil {
+		return true
 	}
-	if arena == nil {
-		arena = make([]byte, 0, 64<<10)
+	for _, h := range m.Headers {
+		if h.Value == nil {
+			return true
+		}
 	}
-	start := len(arena)
-	arena = append(arena, b...)
-	return arena[start:len(arena):len(arena)], arena
+	return false
+}
+
+// restoreEmpty re-reads the raw records of this batch's inexact dead
+// letters (kafkaio.RestoreEmpty) so that an empty key, value or header
+// stays empty in the DLQ, never a null. Only dead letters need it: for
+// every other record null and empty mean the same, and re-reading costs a
+// fetch.
+func (w *worker) restoreEmpty(ctx context.Context) error {
+	if len(w.inexact) == 0 {
+		return nil
+	}
+	defer func() { clear(w.inexact); w.inexact = w.inexact[:0] }()
+	srcs := make([]kafka.Message, len(w.inexact))
+	for i, x := range w.inexact {
+		srcs[i] = x.src
+	}
+	if err := kafkaio.RestoreEmpty(ctx, w.p.cfg.Brokers, srcs); err != nil {
+		return err
+	}
+	for i, x := range w.inexact {
+		l, m := x.letter, &srcs[i]
+		l.Key, l.Value, l.RawHeaders = m.Key, m.Value, deadletter.OwnHeaders(m.Headers)
+		w.cur.dlq[x.dlq] = l.Message()
+	}
+	return nil
 }
 
 // hand passes the current batch to the outbox if it has outputs and takes
