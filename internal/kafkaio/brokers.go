@@ -1,7 +1,8 @@
 // Package kafkaio holds the thin kafka-go adapters every role shares, one
 // file per job: broker lists (brokers.go), durable writers (writer.go),
-// topic administration (admin.go), offsets and whole-topic reads (read.go)
-// and header conversion (headers.go).
+// topic administration (admin.go), whole-topic reads (read.go), offsets,
+// offsets at a time and ranged reads (offsets.go), a consumer group's lag
+// seen from outside (lag.go) and header conversion (headers.go).
 package kafkaio
 
 import (
