@@ -291,6 +291,7 @@ func demoRules(w window.Config) rules.Config {
 	r.DLQBucket = 5 * time.Second
 	r.DLQSpikeFloor = 20
 	r.BaselineWindows = 6
+	r.WarmupBuckets = 1 // the first burst comes seconds after the start
 	r.RevenueMinHistory = 3
 	r.LateFloor = 20
 	return r

@@ -36,7 +36,7 @@ type core struct {
 func newCore(cfg Config, log *slog.Logger, engine *rules.Engine, tracker *incident.Tracker,
 	publish func(context.Context, []incident.Alert) error, n Notifier, m *metrics) *core {
 	return &core{
-		log: log, clock: cfg.Clock, engine: engine, tracker: tracker, publish: publish, notify: n, m: m,
+		log: log, clock: cfg.clock(), engine: engine, tracker: tracker, publish: publish, notify: n, m: m,
 		aggTopic: cfg.AggregatesTopic, dlqTopic: cfg.DLQTopic,
 		aggConsumed: m.consumed.WithLabelValues(cfg.AggregatesTopic),
 		dlqConsumed: m.consumed.WithLabelValues(cfg.DLQTopic),
@@ -83,7 +83,15 @@ func (c *core) handle(m kafka.Message) {
 // alerts.v1 (the durable record a restart rebuilds from), then to the
 // notifier, which never blocks.
 func (c *core) evaluate(ctx context.Context, now time.Time) {
-	alerts := c.tracker.Apply(now, c.engine.Evaluate(now))
+	verdicts := c.engine.Evaluate(now)
+	for _, v := range verdicts {
+		if v.Firing {
+			c.m.verdicts.WithLabelValues(v.Rule, "firing").Inc()
+		} else {
+			c.m.verdicts.WithLabelValues(v.Rule, "healthy").Inc()
+		}
+	}
+	alerts := c.tracker.Apply(now, verdicts)
 	c.m.evaluations.Inc()
 	c.m.open.Set(float64(c.tracker.OpenCount()))
 	if len(alerts) == 0 {
@@ -96,8 +104,8 @@ func (c *core) evaluate(ctx context.Context, now time.Time) {
 			lvl = slog.LevelInfo
 		}
 		c.log.Log(ctx, lvl, "alert", "status", a.Status, "incident", a.IncidentKey(), "incident_id", a.IncidentID,
-			"severity", a.Severity, "summary", a.Summary, "value", a.Value, "baseline", a.Baseline,
-			"threshold", a.Threshold, "window_start", a.WindowStart, "grafana_url", a.GrafanaURL)
+			"severity", a.Severity, "summary", a.Summary, "value", a.ValueText, "baseline", a.BaselineText,
+			"threshold", a.ThresholdText, "window_start", a.WindowStart, "grafana_url", a.GrafanaURL)
 	}
 	if err := c.publish(ctx, alerts); err != nil {
 		c.m.publishErrors.Add(float64(len(alerts)))
