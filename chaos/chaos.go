@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,8 @@ import (
 
 	"github.com/streamlab/streamlab/internal/gen"
 	"github.com/streamlab/streamlab/internal/kafkaio"
+	"github.com/streamlab/streamlab/internal/retry"
+	"github.com/streamlab/streamlab/producer"
 )
 
 // The kinds of burst, by the name the CLI takes.
@@ -35,20 +38,38 @@ const (
 // Kinds lists the burst kinds in a stable order, for help texts and errors.
 func Kinds() []string { return []string{Malformed, Late, Duplicate, Future, Oversized} }
 
-// Config describes one burst. The window settings and MaxEventBytes must be
-// the processor's: the generator places late events and sizes oversized
-// ones from them.
+// Config describes one burst; Validate says what is wrong with one. The
+// window settings and MaxEventBytes must be the processor's: the generator
+// places late events and sizes oversized ones from them.
 type Config struct {
+	// Brokers are the bootstrap brokers, host:port; required.
 	Brokers []string
-	Topic   string
-	Kind    string
-	Count   int64
-	Seed    uint64
+	// Topic is the raw topic; required. It must exist.
+	Topic string
+	// Kind is the kind of burst, one of Kinds(); required.
+	Kind string
+	// Count is how many messages the burst has; at least 1.
+	Count int64
+	// Seed selects the burst; the same seed and settings give the same
+	// defects (event times follow the wall clock). 0 is a seed like any
+	// other.
+	Seed uint64
 
+	// The processor's window settings: Window positive, OutOfOrderness and
+	// AllowedLateness not negative, whole milliseconds.
 	Window          time.Duration
 	OutOfOrderness  time.Duration
 	AllowedLateness time.Duration
-	MaxEventBytes   int
+	// MaxEventBytes is the processor's size limit, positive.
+	MaxEventBytes int
+
+	// Retry bounds the wait for the broker and the topic and the healing
+	// of transient write errors; the zero value means
+	// retry.DefaultPolicy() (3 minutes).
+	Retry retry.Policy
+	// Logger receives the burst's summary and retry lines; nil (the
+	// default) discards them.
+	Logger *slog.Logger
 }
 
 // maxRequestBytes caps the value bytes handed to one WriteMessages call.
@@ -59,18 +80,51 @@ const maxRequestBytes = 512 << 10
 
 const maxBatch = 1000
 
-// genConfig turns a burst into generator settings.
-func (c Config) genConfig(start time.Time) (gen.Config, error) {
+// Validate reports every setting that cannot work, naming the field.
+func (c Config) Validate() error {
 	var errs []error
 	if len(c.Brokers) == 0 {
-		errs = append(errs, errors.New("no Kafka brokers given"))
+		errs = append(errs, errors.New("Brokers must name at least one broker"))
 	}
 	if c.Topic == "" {
-		errs = append(errs, errors.New("no topic given"))
+		errs = append(errs, errors.New("Topic must be set"))
+	}
+	if !slices.Contains(Kinds(), c.Kind) {
+		errs = append(errs, fmt.Errorf("Kind %q: want one of %s", c.Kind, strings.Join(Kinds(), ", ")))
 	}
 	if c.Count < 1 {
-		errs = append(errs, fmt.Errorf("count %d: must be at least 1", c.Count))
+		errs = append(errs, fmt.Errorf("Count must be at least 1, got %d", c.Count))
 	}
+	if c.Window <= 0 {
+		errs = append(errs, fmt.Errorf("Window must be positive, got %s", c.Window))
+	}
+	if c.OutOfOrderness < 0 {
+		errs = append(errs, fmt.Errorf("OutOfOrderness must not be negative, got %s", c.OutOfOrderness))
+	}
+	if c.AllowedLateness < 0 {
+		errs = append(errs, fmt.Errorf("AllowedLateness must not be negative, got %s", c.AllowedLateness))
+	}
+	if c.MaxEventBytes <= 0 {
+		errs = append(errs, fmt.Errorf("MaxEventBytes must be positive, got %d", c.MaxEventBytes))
+	}
+	if c.Retry != (retry.Policy{}) {
+		if err := c.Retry.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("Retry: %w", err))
+		}
+	}
+	if len(errs) == 0 {
+		// What is left are the generator's own bounds (e.g. a window of
+		// years, a size limit too small for any event).
+		if err := c.genConfig(time.Now()).Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// genConfig turns a burst into generator settings: the producer's
+// generator with every chaos ratio at 0 but the burst's at 1.
+func (c Config) genConfig(start time.Time) gen.Config {
 	g := gen.DefaultConfig()
 	g.Seed = c.Seed
 	g.Start = start.UTC().Truncate(time.Millisecond)
@@ -91,61 +145,78 @@ func (c Config) genConfig(start time.Time) (gen.Config, error) {
 		g.Future = 1
 	case Oversized:
 		g.Oversized = 1
-	default:
-		errs = append(errs, fmt.Errorf("kind %q: want one of %s", c.Kind, strings.Join(Kinds(), ", ")))
 	}
-	if err := errors.Join(errs...); err != nil {
-		return g, fmt.Errorf("chaos: %w", err)
-	}
-	if err := g.Validate(); err != nil {
-		return g, fmt.Errorf("chaos: %w", err)
-	}
-	return g, nil
+	return g
 }
 
-// Run writes the burst and returns how many messages it wrote. A burst of
-// duplicates starts with the one valid event it then re-sends Count-1
-// times: a duplicate needs an original, and the processor must see it too.
-// Cancelling ctx stops the burst between batches; a batch in flight is
-// finished so that the count returned is what the topic holds.
+// Run writes the burst and returns how many messages the broker
+// acknowledged. It waits for the broker and the topic under cfg.Retry (a
+// missing topic stops it at once), and heals transient write errors. A
+// burst of duplicates starts with the one valid event it then re-sends
+// Count-1 times: a duplicate needs an original, and the processor must see
+// it too. Cancelling ctx stops the burst between batches; a batch in
+// flight is finished so that the count returned is what the topic holds.
 func Run(ctx context.Context, cfg Config) (int64, error) {
-	gcfg, err := cfg.genConfig(time.Now())
-	if err != nil {
-		return 0, err
+	if err := cfg.Validate(); err != nil {
+		return 0, fmt.Errorf("chaos: %w", err)
 	}
-	g, err := gen.New(gcfg)
+	if cfg.Retry == (retry.Policy{}) {
+		cfg.Retry = retry.DefaultPolicy()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if _, err := kafkaio.AwaitTopic(ctx, cfg.Brokers, cfg.Topic, cfg.Retry, cfg.Logger); err != nil {
+		return 0, fmt.Errorf("chaos: %w", err)
+	}
+	// The burst starts at the wall clock once the broker answers, so that
+	// it lands where the live stream's watermark is.
+	g, err := gen.New(cfg.genConfig(time.Now()))
 	if err != nil {
 		return 0, fmt.Errorf("chaos: %w", err)
 	}
-	w := kafkaio.NewWriter(cfg.Brokers, cfg.Topic)
+	w := producer.NewBatchWriter(cfg.Brokers, cfg.Topic, cfg.Retry, cfg.Logger)
 	defer w.Close()
+	written, byKind, err := burst(ctx, cfg, g, w)
+	cfg.Logger.Info("chaos burst written", "kind", cfg.Kind, "topic", cfg.Topic, "messages", written, "by_intent", fmtKinds(byKind))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		return written, fmt.Errorf("chaos: write %s burst to %s: %w", cfg.Kind, cfg.Topic, err)
+	case written < cfg.Count:
+		return written, fmt.Errorf("chaos: stopped after %d of %d messages: %w", written, cfg.Count, ctx.Err())
+	}
+	return written, nil
+}
 
+// burst writes batches until Count messages are acknowledged, ctx ends or
+// a write fails for good.
+func burst(ctx context.Context, cfg Config, g *gen.Generator, w *producer.BatchWriter) (int64, map[gen.Kind]int64, error) {
 	var written int64
 	byKind := make(map[gen.Kind]int64)
 	batch := make([]kafka.Message, 0, maxBatch)
 	kinds := make([]gen.Kind, 0, maxBatch)
-	for written < cfg.Count && ctx.Err() == nil {
+	for generated := int64(0); generated < cfg.Count && ctx.Err() == nil; {
 		batch, kinds = batch[:0], kinds[:0]
 		bytes := 0
-		for int64(len(batch)) < min(maxBatch, cfg.Count-written) && (len(batch) == 0 || bytes < maxRequestBytes) {
+		for int64(len(batch)) < min(maxBatch, cfg.Count-generated) && (len(batch) == 0 || bytes < maxRequestBytes) {
 			m := g.Next()
 			batch = append(batch, kafka.Message{Key: m.Key, Value: m.Value, Time: m.ProducedAt})
 			kinds = append(kinds, m.Kind)
 			bytes += len(m.Key) + len(m.Value)
 		}
-		if err := w.WriteMessages(context.WithoutCancel(ctx), batch...); err != nil {
-			return written, fmt.Errorf("chaos: write %s burst to %s: %w", cfg.Kind, cfg.Topic, err)
+		generated += int64(len(batch))
+		ok, err := w.Write(ctx, batch)
+		for i, k := range kinds {
+			if ok[i] {
+				written++
+				byKind[k]++
+			}
 		}
-		written += int64(len(batch))
-		for _, k := range kinds {
-			byKind[k]++
+		if err != nil {
+			return written, byKind, err
 		}
 	}
-	slog.Info("chaos burst written", "kind", cfg.Kind, "topic", cfg.Topic, "messages", written, "by_intent", fmtKinds(byKind))
-	if written < cfg.Count {
-		return written, fmt.Errorf("chaos: stopped after %d of %d messages: %w", written, cfg.Count, ctx.Err())
-	}
-	return written, nil
+	return written, byKind, nil
 }
 
 func fmtKinds(m map[gen.Kind]int64) string {

@@ -2,6 +2,7 @@ package chaos_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/streamlab/streamlab/internal/kafkaio"
 	"github.com/streamlab/streamlab/internal/kafkatest"
 	"github.com/streamlab/streamlab/internal/pipeline"
+	"github.com/streamlab/streamlab/internal/retry"
 	"github.com/streamlab/streamlab/internal/topic"
 	"github.com/streamlab/streamlab/internal/window"
 	"github.com/streamlab/streamlab/producer"
@@ -196,12 +198,14 @@ func TestBadConfig(t *testing.T) {
 		mutate func(*chaos.Config)
 		want   string
 	}{
-		{func(c *chaos.Config) { c.Kind = "gremlins" }, `kind "gremlins": want one of malformed, late, duplicate, future, oversized`},
-		{func(c *chaos.Config) { c.Count = 0 }, "count 0"},
-		{func(c *chaos.Config) { c.Brokers = nil }, "no Kafka brokers"},
-		{func(c *chaos.Config) { c.Topic = "" }, "no topic"},
-		{func(c *chaos.Config) { c.MaxEventBytes = 10 }, "max event bytes"},
-		{func(c *chaos.Config) { c.Window = 0 }, "window"},
+		{func(c *chaos.Config) { c.Kind = "gremlins" }, `Kind "gremlins": want one of malformed, late, duplicate, future, oversized`},
+		{func(c *chaos.Config) { c.Count = 0 }, "Count must be at least 1, got 0"},
+		{func(c *chaos.Config) { c.Brokers = nil }, "Brokers must name at least one broker"},
+		{func(c *chaos.Config) { c.Topic = "" }, "Topic must be set"},
+		{func(c *chaos.Config) { c.MaxEventBytes = 0 }, "MaxEventBytes must be positive"},
+		{func(c *chaos.Config) { c.MaxEventBytes = 10 }, "max event bytes"}, // the generator's own bound
+		{func(c *chaos.Config) { c.Window = 0 }, "Window must be positive"},
+		{func(c *chaos.Config) { c.AllowedLateness = -time.Second }, "AllowedLateness must not be negative"},
 	}
 	for _, tc := range tests {
 		cfg := ok
@@ -214,5 +218,20 @@ func TestBadConfig(t *testing.T) {
 		if err == nil || n != 0 || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("want an error mentioning %q, got %d, %v", tc.want, n, err)
 		}
+		if err != nil && strings.Contains(err.Error(), "--") {
+			t.Errorf("%v names a flag; the cli maps fields to flags", err)
+		}
+	}
+}
+
+// TestMissingTopicStopsTheBurst: a missing raw topic is permanent, not a
+// broker to wait for.
+func TestMissingTopicStopsTheBurst(t *testing.T) {
+	brokers, _ := startCluster(t)
+	p := retry.Policy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, Timeout: time.Minute}
+	n, err := chaos.Run(context.Background(), chaos.Config{Brokers: brokers, Topic: "missing", Kind: chaos.Late, Count: 5,
+		Window: time.Minute, OutOfOrderness: 5 * time.Second, AllowedLateness: 2 * time.Minute, MaxEventBytes: 65536, Retry: p})
+	if n != 0 || !errors.Is(err, kafkaio.ErrNoTopic) || errors.Is(err, retry.ErrGaveUp) {
+		t.Fatalf("Run = %d, %v", n, err)
 	}
 }

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"log/slog"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,8 +27,13 @@ the processor are docker-compose actions: see 'make chaos-stop-producer' and
 	return cmd
 }
 
+// chaosFields maps chaos.Config's fields to the chaos commands' flags.
+var chaosFields = fieldFlags{"Brokers": "brokers", "Topic": "raw-topic", "Count": "count", "Seed": "seed",
+	"Window": "window", "OutOfOrderness": "out-of-orderness", "AllowedLateness": "allowed-lateness", "MaxEventBytes": "max-event-bytes"}
+
 func newChaosKindCmd(kind string) *cobra.Command {
 	var kf kafkaFlags
+	var cf connectFlags
 	var wf windowFlags
 	var count int64
 	var seed uint64
@@ -39,21 +46,33 @@ func newChaosKindCmd(kind string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			policy, err := cf.policy()
+			if err != nil {
+				return err
+			}
 			if _, _, err := wf.config(); err != nil {
 				return err
 			}
-			if seed == 0 {
+			if !cmd.Flags().Changed("seed") && os.Getenv(EnvName("seed")) == "" {
 				seed = uint64(time.Now().UnixNano())
 			}
-			n, err := chaos.Run(cmd.Context(), chaos.Config{Brokers: brokers, Topic: kf.topics.Raw, Kind: kind, Count: count, Seed: seed,
-				Window: wf.size, OutOfOrderness: wf.ooo, AllowedLateness: wf.lateness, MaxEventBytes: wf.maxEventBytes})
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %d %s messages to %s\n", n, kind, kf.topics.Raw)
-			return err
+			cfg := chaos.Config{Brokers: brokers, Topic: kf.topics.Raw, Kind: kind, Count: count, Seed: seed,
+				Window: wf.size, OutOfOrderness: wf.ooo, AllowedLateness: wf.lateness, MaxEventBytes: wf.maxEventBytes,
+				Retry: policy, Logger: slog.Default()}
+			if err := chaosFields.invalid(cfg.Validate()); err != nil {
+				return err
+			}
+			n, err := chaos.Run(cmd.Context(), cfg)
+			if n > 0 || err == nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "wrote %d %s messages to %s (seed %d)\n", n, kind, kf.topics.Raw, seed)
+			}
+			return kf.explain(err)
 		},
 	}
 	kf.register(c.Flags())
+	cf.register(c.Flags(), "Kafka")
 	wf.register(c.Flags())
 	c.Flags().Int64Var(&count, "count", 200, "messages in the burst")
-	c.Flags().Uint64Var(&seed, "seed", 0, "generator seed (0 = a different burst every time)")
+	c.Flags().Uint64Var(&seed, "seed", 0, "generator seed; unset = a different burst every time")
 	return c
 }

@@ -3,11 +3,15 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/streamlab/streamlab/clickhouse"
+	"github.com/streamlab/streamlab/internal/aggregate"
+	"github.com/streamlab/streamlab/internal/kafkaio"
+	"github.com/streamlab/streamlab/internal/retry"
 )
 
 const defaultDSN = "clickhouse://default:@localhost:9000/default"
@@ -15,6 +19,7 @@ const defaultDSN = "clickhouse://default:@localhost:9000/default"
 func newClickHouseCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "clickhouse", Short: "Apply the ClickHouse schema and verify ClickHouse against Kafka"}
 	var kf kafkaFlags
+	var cf connectFlags
 	var dsn, database, group string
 	var flush, timeout time.Duration
 	apply := &cobra.Command{
@@ -24,17 +29,26 @@ func newClickHouseCmd() *cobra.Command {
 dead-letter and alert topics, materialized views into ReplacingMergeTree tables,
 and the views the dashboards query. It is idempotent and records each schema file
 in schema_migrations; an edited, already-applied file is refused. --brokers is the
-Kafka address as the ClickHouse server reaches it (kafka:9092 inside compose).`,
+Kafka address as the ClickHouse server reaches it (kafka:9092 inside compose).
+It waits up to --connect-timeout for ClickHouse to accept connections (compose
+starts it in parallel); a wrong password or DSN stops it at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			brokers, err := kf.brokerList()
 			if err != nil {
 				return err
 			}
+			policy, err := cf.policy()
+			if err != nil {
+				return err
+			}
+			if timeout <= 0 {
+				return usagef("%s %s: must be positive", flagRef("timeout"), timeout)
+			}
 			p := clickhouse.DefaultParams()
 			p.Database, p.Brokers, p.ConsumerGroup, p.FlushInterval = database, brokers, group, flush
 			p.AggTopic, p.DLQTopic, p.AlertsTopic = kf.topics.Agg, kf.topics.DLQ, kf.topics.Alerts
-			db, err := openClickHouse(cmd.Context(), dsn, timeout)
+			db, err := openClickHouse(cmd.Context(), dsn, policy)
 			if err != nil {
 				return err
 			}
@@ -53,7 +67,8 @@ Kafka address as the ClickHouse server reaches it (kafka:9092 inside compose).`,
 	apply.Flags().StringVar(&database, "database", clickhouse.DefaultDatabase, "database for the tables and views")
 	apply.Flags().StringVar(&group, "consumer-group", clickhouse.DefaultParams().ConsumerGroup, "prefix of the Kafka engine consumer groups")
 	apply.Flags().DurationVar(&flush, "flush-interval", clickhouse.DefaultParams().FlushInterval, "kafka_flush_interval_ms of the Kafka engine tables")
-	apply.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "how long to wait for ClickHouse (it may still be starting)")
+	cf.register(apply.Flags(), "ClickHouse")
+	apply.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "time limit of applying the schema, once connected")
 	cmd.AddCommand(apply, newVerifyCmd())
 	return cmd
 }
@@ -66,31 +81,42 @@ func newVerifyAlias() *cobra.Command {
 	return c
 }
 
-// openClickHouse connects and pings, retrying while the server starts (the
-// compose setup job may run before ClickHouse accepts queries).
-func openClickHouse(ctx context.Context, dsn string, timeout time.Duration) (*clickhouse.Native, error) {
+// openClickHouse connects and pings, retrying while the server is not
+// reachable yet (the compose setup job may run before ClickHouse accepts
+// queries). kafkaio.Transient's network part classifies any TCP client's
+// errors: a refused or reset connection or a timeout is retried; an answer
+// from the server (wrong password, unknown database) is not.
+func openClickHouse(ctx context.Context, dsn string, p retry.Policy) (*clickhouse.Native, error) {
 	db, err := clickhouse.OpenNative(dsn)
 	if err != nil {
+		return nil, usagef("%s: %w", flagRef("clickhouse-dsn"), err)
+	}
+	_, err = retry.Do(ctx, p, slog.Default(), "connect to ClickHouse", kafkaio.Transient, func(ctx context.Context) (struct{}, error) {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return struct{}{}, db.Ping(pctx)
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("clickhouse %s: %w", clickhouse.Redact(dsn), err)
+	}
+	return db, nil
+}
+
+// readAggregates waits for the aggregate topic and reads it whole, again
+// from the start if a transient error cuts the read.
+func readAggregates(ctx context.Context, brokers []string, topic string, p retry.Policy) ([]aggregate.Record, error) {
+	if _, err := kafkaio.AwaitTopic(ctx, brokers, topic, p, slog.Default()); err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(timeout)
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err = db.Ping(pctx)
-		cancel()
-		if err == nil {
-			return db, nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			db.Close()
-			return nil, fmt.Errorf("clickhouse %s: %w", clickhouse.Redact(dsn), err)
-		}
-		time.Sleep(time.Second)
-	}
+	return retry.Do(ctx, p, slog.Default(), "read "+topic, kafkaio.Transient, func(ctx context.Context) ([]aggregate.Record, error) {
+		return clickhouse.ReadLatestAggregates(ctx, brokers, topic)
+	})
 }
 
 func newVerifyCmd() *cobra.Command {
 	var kf kafkaFlags
+	var cf connectFlags
 	var dsn, database string
 	var timeout time.Duration
 	cmd := &cobra.Command{
@@ -102,17 +128,24 @@ func newVerifyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
-			defer cancel()
-			recs, err := clickhouse.ReadLatestAggregates(ctx, brokers, kf.topics.Agg)
+			policy, err := cf.policy()
 			if err != nil {
 				return err
 			}
-			db, err := openClickHouse(ctx, dsn, timeout)
+			if timeout <= 0 {
+				return usagef("%s %s: must be positive", flagRef("timeout"), timeout)
+			}
+			db, err := openClickHouse(cmd.Context(), dsn, policy)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			recs, err := readAggregates(ctx, brokers, kf.topics.Agg, policy)
+			if err != nil {
+				return kf.explain(err)
+			}
 			diff, err := clickhouse.VerifyIn(ctx, db, database, recs)
 			if err != nil {
 				return err
@@ -127,6 +160,7 @@ func newVerifyCmd() *cobra.Command {
 	kf.register(cmd.Flags())
 	cmd.Flags().StringVar(&dsn, "clickhouse-dsn", defaultDSN, "ClickHouse native DSN (the password in it is never printed)")
 	cmd.Flags().StringVar(&database, "database", clickhouse.DefaultDatabase, "database holding the streamlab tables")
-	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "overall time limit")
+	cf.register(cmd.Flags(), "Kafka or ClickHouse")
+	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "time limit of reading Kafka and comparing, once ClickHouse answers")
 	return cmd
 }

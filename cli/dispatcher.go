@@ -1,22 +1,20 @@
 package cli
 
 import (
-	"errors"
+	"fmt"
 	"log/slog"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/streamlab/streamlab/dispatcher"
-	"github.com/streamlab/streamlab/dispatcher/rules"
 	"github.com/streamlab/streamlab/internal/metrics"
 )
 
-// dispatcherFlags maps dispatcher.Config and rules.Config fields to the
-// flags that set them, so a bad value is reported by its flag.
-var dispatcherFlags = map[string]string{
+// dispatcherFields maps dispatcher.Config and rules.Config fields to the
+// dispatcher's flags.
+var dispatcherFields = fieldFlags{
 	"Brokers": "brokers", "AggregatesTopic": "agg-topic", "DLQTopic": "dlq-topic", "AlertsTopic": "alerts-topic",
-	"LagTopic": "raw-topic", "ConnectTimeout": "connect-timeout", "WebhookURL": "discord-webhook-url",
+	"LagTopic": "raw-topic", "WebhookURL": "discord-webhook-url",
 	"DiscordAPIBase": "discord-api-base", "GrafanaURL": "grafana-url", "Cooldown": "cooldown", "StaleAfter": "stale-after",
 	"EvalInterval": "eval-interval", "QueueSize": "queue-size", "SendTimeout": "send-timeout",
 	"LagGroup": "lag-group", "LagInterval": "lag-interval",
@@ -28,36 +26,9 @@ var dispatcherFlags = map[string]string{
 	"PaymentMinOrders": "payment-min-orders", "StallWindows": "stall-windows",
 }
 
-// flagErrors rewrites the field errors of a Validate to name their flags
-// and marks the whole as a usage error (exit 2).
-func flagErrors(err error, flags map[string]string) error {
-	if err == nil {
-		return nil
-	}
-	var lines []string
-	var walk func(error)
-	walk = func(e error) {
-		if j, ok := e.(interface{ Unwrap() []error }); ok {
-			for _, x := range j.Unwrap() {
-				walk(x)
-			}
-			return
-		}
-		var fe *rules.FieldError
-		if errors.As(e, &fe) {
-			if f, ok := flags[fe.Field]; ok {
-				lines = append(lines, flagRef(f)+" "+fe.Problem)
-				return
-			}
-		}
-		lines = append(lines, e.Error())
-	}
-	walk(err)
-	return &exitError{code: 2, err: errors.New(strings.Join(lines, "\n"))}
-}
-
 func newDispatcherCmd() *cobra.Command {
 	var kf kafkaFlags
+	var cf connectFlags
 	d := dispatcher.DefaultConfig()
 	cfg := d
 	var metricsAddr string
@@ -79,28 +50,32 @@ offsets, as streamlab_consumer_group_lag_messages and _seconds.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			brokers, err := kf.brokerList()
 			if err != nil {
-				return &exitError{code: 2, err: err}
+				return err
+			}
+			policy, err := cf.policy()
+			if err != nil {
+				return err
 			}
 			c := cfg
-			c.Brokers = brokers
+			c.Brokers, c.Retry = brokers, policy
 			c.AggregatesTopic, c.DLQTopic, c.AlertsTopic, c.LagTopic = kf.topics.Agg, kf.topics.DLQ, kf.topics.Alerts, kf.topics.Raw
 			if c.GrafanaURL == "-" {
 				c.GrafanaURL = ""
 			}
-			if err := c.Validate(); err != nil {
-				return flagErrors(err, dispatcherFlags)
+			if err := dispatcherFields.invalid(c.Validate()); err != nil {
+				return err
 			}
 			c.Registry = metrics.NewRegistry()
 			c.Logger = slog.Default()
 			if err := metrics.Serve(cmd.Context(), metricsAddr, c.Registry, nil); err != nil {
-				return err
+				return fmt.Errorf("%s %s: %w", flagRef("metrics-addr"), metricsAddr, err)
 			}
-			return dispatcher.Run(cmd.Context(), c)
+			return kf.explain(dispatcher.Run(cmd.Context(), c))
 		},
 	}
 	fs := cmd.Flags()
 	kf.register(fs)
-	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", d.ConnectTimeout, "give up starting when Kafka is not reachable (or a partition has no leader) for this long")
+	cf.register(fs, "Kafka")
 	fs.StringVar(&cfg.WebhookURL, "discord-webhook-url", "", "Discord webhook URL (secret); empty = dry run, alerts to the log only")
 	fs.StringVar(&cfg.DiscordAPIBase, "discord-api-base", "", "send Discord calls to this base URL instead (a local stand-in)")
 	fs.StringVar(&cfg.GrafanaURL, "grafana-url", d.GrafanaURL, `base URL of dashboard links in alerts ("-" for none)`)

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"time"
 
@@ -28,7 +27,7 @@ seed and settings always give the same bytes.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if count < 0 {
-				return errors.New("--count must not be negative")
+				return usagef("%s %d: must not be negative", flagRef("count"), count)
 			}
 			span := time.Duration(0)
 			if gf.cfg.EventsPerSecond > 0 {

@@ -1,13 +1,21 @@
 package cli
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/streamlab/streamlab/internal/gen"
 )
+
+// genFields maps gen.Config's fields to the flags that set them.
+var genFields = fieldFlags{
+	"Seed": "seed", "Start": "start", "EventsPerSecond": "events-per-second", "Users": "users",
+	"Disorder": "disorder-ratio", "AllowedLate": "allowed-late-ratio", "TooLate": "too-late-ratio",
+	"Duplicate": "duplicate-ratio", "Malformed": "malformed-ratio", "Oversized": "oversized-ratio",
+	"Future": "future-ratio", "Window": "window", "OutOfOrderness": "out-of-orderness",
+	"AllowedLateness": "allowed-lateness", "MaxEventBytes": "max-event-bytes",
+}
 
 // genFlags configure the synthetic event generator (gen and producer).
 type genFlags struct {
@@ -29,6 +37,7 @@ func (g *genFlags) register(fs *pflag.FlagSet, defaultStart string) {
 	fs.Float64Var(&g.cfg.Malformed, "malformed-ratio", d.Malformed, "share of malformed messages (bad JSON, bad fields, ...)")
 	fs.Float64Var(&g.cfg.Oversized, "oversized-ratio", d.Oversized, "share of messages over --max-event-bytes")
 	fs.Float64Var(&g.cfg.Future, "future-ratio", d.Future, "share of events with a clock far in the future")
+	fs.Float64Var(&g.cfg.Skewed, "skewed-ratio", d.Skewed, "share of valid events up to --max-future ahead of their record timestamp (a device clock running fast)")
 }
 
 // config merges the window flags the generator uses to place late events.
@@ -36,19 +45,16 @@ func (g *genFlags) register(fs *pflag.FlagSet, defaultStart string) {
 // then means the log ends now rather than starts now.
 func (g *genFlags) config(wf *windowFlags, span time.Duration) (gen.Config, error) {
 	c := g.cfg
-	c.Window, c.OutOfOrderness, c.AllowedLateness, c.MaxEventBytes = wf.size, wf.ooo, wf.lateness, wf.maxEventBytes
+	c.Window, c.OutOfOrderness, c.AllowedLateness, c.MaxEventBytes, c.MaxFuture = wf.size, wf.ooo, wf.lateness, wf.maxEventBytes, wf.maxFuture
 	switch g.start {
 	case "now":
 		c.Start = time.Now().Add(-span).UTC().Truncate(time.Millisecond)
 	default:
 		t, err := time.Parse(time.RFC3339Nano, g.start)
 		if err != nil {
-			return c, fmt.Errorf("--start %q: want an RFC 3339 time or \"now\"", g.start)
+			return c, usagef("%s %q: want an RFC 3339 time or \"now\"", flagRef("start"), g.start)
 		}
 		c.Start = t.UTC()
 	}
-	if err := c.Validate(); err != nil {
-		return c, err
-	}
-	return c, nil
+	return c, genFields.invalid(c.Validate())
 }

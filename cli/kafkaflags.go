@@ -1,9 +1,14 @@
 package cli
 
 import (
+	"errors"
+	"fmt"
+	"time"
+
 	"github.com/spf13/pflag"
 
 	"github.com/streamlab/streamlab/internal/kafkaio"
+	"github.com/streamlab/streamlab/internal/retry"
 	"github.com/streamlab/streamlab/internal/topic"
 )
 
@@ -24,4 +29,43 @@ func (k *kafkaFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&k.topics.State, "state-topic", d.State, "processor checkpoint topic (compacted)")
 }
 
-func (k *kafkaFlags) brokerList() ([]string, error) { return kafkaio.ParseBrokers(k.brokers) }
+// brokerList parses --brokers; a bad list is a usage error.
+func (k *kafkaFlags) brokerList() ([]string, error) {
+	b, err := kafkaio.ParseBrokers(k.brokers)
+	return b, usageErr(err)
+}
+
+// explain adds what to do when Kafka never answered within the connect
+// timeout; other errors are returned as they are.
+func (k *kafkaFlags) explain(err error) error {
+	if !errors.Is(err, retry.ErrGaveUp) {
+		return err
+	}
+	return fmt.Errorf("%w\nfix: start Kafka, or point %s at it (now %q); %s waits longer", err, flagRef("brokers"), k.brokers, flagRef("connect-timeout"))
+}
+
+// connectFlags bound the heal-or-stop policy (internal/retry) of a role:
+// how long it keeps retrying transient errors at start, since compose
+// starts every service at once and a broker takes a while to accept
+// clients. Every role that talks to Kafka registers it, the same way.
+type connectFlags struct {
+	timeout time.Duration
+}
+
+// register adds --connect-timeout; server names what the role waits for
+// ("Kafka", "ClickHouse").
+func (c *connectFlags) register(fs *pflag.FlagSet, server string) {
+	fs.DurationVar(&c.timeout, "connect-timeout", retry.DefaultPolicy().Timeout,
+		fmt.Sprintf("how long to keep retrying while %s is not reachable yet (broker down, no leader, coordinator loading); 0 = until stopped", server))
+}
+
+// policy is the retry policy for the role; a negative timeout is a usage
+// error.
+func (c *connectFlags) policy() (retry.Policy, error) {
+	p := retry.DefaultPolicy()
+	p.Timeout = c.timeout
+	if c.timeout < 0 {
+		return p, usagef("%s %s: must not be negative (0 waits until stopped)", flagRef("connect-timeout"), c.timeout)
+	}
+	return p, nil
+}

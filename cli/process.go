@@ -16,16 +16,17 @@ import (
 
 func newProcessCmd() *cobra.Command {
 	var wf windowFlags
-	var input, aggOut, dlqOut string
+	var input, aggOut, dlqOut, now string
 	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "process",
 		Short: "Run the pipeline offline on a file: one raw message value per line",
 		Long: `Process runs the same parse, validation and window engine as the Kafka
 processor on a file. Every line is one raw message value of partition 0 and its
-0-based line index is its offset; the wall clock stands in for the Kafka
-timestamp. It writes every aggregate emission, one JSON object per line, and one
-JSON object per dead letter, then a summary on stderr. "-" means stdin/stdout.`,
+0-based line index is its offset; --now stands in for the Kafka timestamp of
+every line, so the output is a function of the input and --now alone. It writes
+every aggregate emission, one JSON object per line, and one JSON object per dead
+letter, then a summary on stderr. "-" means stdin/stdout.`,
 		Example: `  streamlab gen --seed 1 --count 100000 > log.jsonl
   streamlab process --input log.jsonl --aggregates-out aggs.jsonl --dlq-out dlq.jsonl`,
 		Args: func(_ *cobra.Command, args []string) error {
@@ -38,6 +39,12 @@ JSON object per dead letter, then a summary on stderr. "-" means stdin/stdout.`,
 			wcfg, lim, err := wf.config()
 			if err != nil {
 				return err
+			}
+			var at time.Time
+			if now != "" {
+				if at, err = time.Parse(time.RFC3339Nano, now); err != nil {
+					return fmt.Errorf("%s %q: want an RFC 3339 time such as 2026-01-01T12:00:00Z", flagRef("now"), now)
+				}
 			}
 			if err := checkPaths(input, aggOut, dlqOut); err != nil {
 				return err
@@ -59,7 +66,7 @@ JSON object per dead letter, then a summary on stderr. "-" means stdin/stdout.`,
 					return err
 				}
 			}
-			sum, runErr := offline.Run(cmd.Context(), offline.Config{Window: wcfg, Limits: lim}, in, aw, dw)
+			sum, runErr := offline.Run(cmd.Context(), offline.Config{Window: wcfg, Limits: lim, Now: at}, in, aw, dw)
 			errAgg, errDLQ := closeAgg(), closeDLQ()
 			if runErr != nil {
 				return runErr
@@ -81,6 +88,7 @@ JSON object per dead letter, then a summary on stderr. "-" means stdin/stdout.`,
 	cmd.Flags().StringVar(&aggOut, "aggregates-out", "-", "where to write aggregate emissions as JSON lines (- for stdout)")
 	cmd.Flags().StringVar(&dlqOut, "dlq-out", "-", "where to write dead letters as JSON lines (- for stdout)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "do not print the summary on stderr")
+	cmd.Flags().StringVar(&now, "now", "", "the record timestamp of every line, RFC 3339: future_event and the watermark's skew cap compare with it, dead letters carry it as failed_at (default: the wall clock when the run starts)")
 	return cmd
 }
 

@@ -196,3 +196,53 @@ func readLines(t *testing.T, path string) []string {
 	}
 	return strings.Split(s, "\n")
 }
+
+// TestProcessNow: --now is the record timestamp of every line. It decides
+// future_event, caps how far a skewed event moves the watermark, and is the
+// failed_at of every dead letter, so two runs with one --now write the same
+// bytes.
+func TestProcessNow(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 30, 0, time.UTC)
+	lines := []string{
+		validLine("123e4567-e89b-12d3-a456-426614174000", now.Add(-20*time.Second)),
+		// 9 min ahead of --now: counted, but W moves only to --now − 5 s.
+		validLine("123e4567-e89b-12d3-a456-426614174001", now.Add(9*time.Minute)),
+		// So this on-time event in [12:00] is neither late nor an upsert.
+		validLine("123e4567-e89b-12d3-a456-426614174002", now.Add(-25*time.Second)),
+		validLine("123e4567-e89b-12d3-a456-426614174003", now.Add(10*time.Minute)),                  // exactly at the bound: counted
+		validLine("123e4567-e89b-12d3-a456-426614174004", now.Add(10*time.Minute+time.Millisecond)), // future_event
+		"not json",
+	}
+	in := strings.Join(lines, "\n") + "\n"
+	args := []string{"process", "--now", "2026-01-01T13:00:30+01:00", "--dlq-out", "-", "--aggregates-out", "-"}
+	code, out, stderr := run(t, in, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "lines 6  counted 4  duplicates 0  dead letters 2") {
+		t.Fatalf("summary: %s", stderr)
+	}
+	want := []string{`"reason":"future_event"`, `"source_offset":4`, `"reason":"invalid_json"`,
+		`"failed_at":"2026-01-01T12:00:30.000Z"`, `"window_start":"2026-01-01T12:00:00.000Z"`, `"events":2,`}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %s:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, `"late_accepted":1`) || strings.Contains(out, `"late_event"`) {
+		t.Fatalf("the skewed event made an on-time event late:\n%s", out)
+	}
+	if _, again, _ := run(t, in, args...); again != out {
+		t.Fatalf("same input and --now, different output:\n%s\n---\n%s", out, again)
+	}
+	// Without the cap, the skewed line would have moved W to 12:09:25 and
+	// line 2 would have been a late_event; a later --now shows the cap is
+	// --now: the skewed event then moves W all the way.
+	_, late, _ := run(t, in, "process", "-q", "--now", "2026-01-01T13:00:00Z", "--dlq-out", "-", "--aggregates-out", os.DevNull)
+	if !strings.Contains(late, `"reason":"late_event","error":"event_time 2026-01-01T12:00:05.000Z`) {
+		t.Fatalf("with --now after every event, line 2 should be late:\n%s", late)
+	}
+	if code, _, stderr := run(t, in, "process", "--now", "yesterday"); code == 0 || !strings.Contains(stderr, "--now") {
+		t.Fatalf("bad --now: exit %d, %s", code, stderr)
+	}
+}

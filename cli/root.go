@@ -1,7 +1,39 @@
-// Package cli wires the streamlab roles into one cobra command tree. Every
-// flag falls back to an environment variable STREAMLAB_<FLAG_NAME> (dashes
-// become underscores), so docker-compose can configure any role without a
-// command line.
+// Package cli wires the streamlab roles into one cobra command tree; it is
+// the only package that knows flag names and STREAMLAB_* variables.
+//
+// Conventions every command follows:
+//
+//   - Every flag falls back to an environment variable STREAMLAB_<FLAG_NAME>
+//     (dashes become underscores), so docker-compose can configure any role
+//     without a command line; --help shows each flag's variable (annotateEnv).
+//   - Exit codes: 0 success; 2 usage error (unknown command or flag, a value
+//     that does not parse, wrong arguments, an out-of-range value, a config
+//     built from flags that fails its Validate); 1 runtime failure. Cobra's
+//     own rejections are usage errors without further ado; a command returns
+//     one with usagef or usageErr, or turns a config's Validate error into
+//     one with fieldFlags.invalid (example below).
+//   - Service packages name fields, never flags, in their errors ("Rate must
+//     not be negative, got -1"); an out-of-range value is an error there,
+//     never silently replaced by a default. fieldFlags.invalid replaces each
+//     field name with the flag and its variable.
+//   - Every role that talks to Kafka registers connectFlags (one
+//     --connect-timeout, default 3m) and hands connectFlags.policy() to
+//     internal/retry with kafkaio.Transient: transient errors are retried up
+//     to that bound with one log line per change of state; permanent ones
+//     end the command at once with one message that says what to fix.
+//   - No command but the root sets PersistentPreRun(E): the root's hook
+//     applies the environment and marks the point after which an error is a
+//     runtime failure (TestCommandTree checks it).
+//
+// A role command, in short:
+//
+//	var producerFields = fieldFlags{"Rate": "rate", "Count": "count"}
+//	...
+//	cfg := producer.Config{Rate: rate, Count: count}
+//	if err := producerFields.invalid(cfg.Validate()); err != nil {
+//		return err // exit 2: "--rate (STREAMLAB_RATE) must not be negative, got -1"
+//	}
+//	return producer.Run(ctx, cfg) // an error here exits 1
 package cli
 
 import (
@@ -34,45 +66,45 @@ func EnvName(flag string) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
-// exitError carries a specific exit code through cobra.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
-
-// Main runs the CLI and returns the process exit code.
+// Main runs the CLI and returns the process exit code (see the package
+// comment).
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := NewRoot(stdin, stdout, stderr)
+	root, ran := newRoot(stdin, stdout, stderr)
 	root.SetArgs(args)
-	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "streamlab: %v\n", err)
-		var ee *exitError
-		if errors.As(err, &ee) {
-			return ee.code
-		}
-		return 1
+	err := unknownSubcommand(root, args)
+	if err == nil {
+		err = root.ExecuteContext(ctx)
 	}
-	return 0
+	if err != nil {
+		fmt.Fprintf(stderr, "streamlab: %v\n", err)
+	}
+	return exitCode(err, *ran)
 }
 
 // NewRoot builds the command tree.
 func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	root, _ := newRoot(stdin, stdout, stderr)
+	return root
+}
+
+// newRoot builds the command tree; *ran becomes true once cobra accepted
+// the command line and streamlab's own code starts.
+func newRoot(stdin io.Reader, stdout, stderr io.Writer) (*cobra.Command, *bool) {
 	var logLevel, logFormat string
+	ran := new(bool)
 	root := &cobra.Command{
 		Use:           "streamlab",
 		Short:         "A real-time clickstream and order pipeline you can run, break and repair",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			*ran = true
 			if err := applyEnv(cmd); err != nil {
-				return err
+				return usageErr(err)
 			}
-			return setupLogging(stderr, logLevel, logFormat)
+			return usageErr(setupLogging(stderr, logLevel, logFormat))
 		},
 	}
 	root.SetIn(stdin)
@@ -81,7 +113,12 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	root.AddCommand(newVersionCmd(), newProcessCmd(), newGenCmd(), newTopicsCmd(), newProducerCmd(), newProcessorCmd(), newDLQCmd(), newHealthcheckCmd(), newDemoCmd(), newDispatcherCmd(), newChaosCmd(), newClickHouseCmd(), newVerifyAlias())
-	return root
+	// Cobra adds these lazily on Execute; adding them now lets
+	// unknownSubcommand find them and annotateEnv reach their flags.
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	annotateEnv(root)
+	return root, ran
 }
 
 // applyEnv fills every flag the user did not set from its environment
@@ -89,7 +126,7 @@ func NewRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 func applyEnv(cmd *cobra.Command) error {
 	var errs []error
 	apply := func(f *pflag.Flag) {
-		if f.Changed {
+		if f.Changed || f.Name == "help" {
 			return
 		}
 		v, ok := os.LookupEnv(EnvName(f.Name))
@@ -110,7 +147,7 @@ func applyEnv(cmd *cobra.Command) error {
 func setupLogging(w io.Writer, level, format string) error {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+		return fmt.Errorf("%s %q: want debug, info, warn or error", flagRef("log-level"), level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
@@ -119,7 +156,7 @@ func setupLogging(w io.Writer, level, format string) error {
 	case "json":
 		slog.SetDefault(slog.New(slog.NewJSONHandler(w, opts)))
 	default:
-		return fmt.Errorf("--log-format %q: want text or json", format)
+		return fmt.Errorf("%s %q: want text or json", flagRef("log-format"), format)
 	}
 	return nil
 }

@@ -58,5 +58,5 @@ func (w *windowFlags) config() (window.Config, event.Limits, error) {
 	if w.maxEventBytes <= 0 {
 		errs = append(errs, fmt.Errorf("%s %d: must be positive", flagRef("max-event-bytes"), w.maxEventBytes))
 	}
-	return cfg, lim, errors.Join(errs...)
+	return cfg, lim, usageErr(errors.Join(errs...))
 }

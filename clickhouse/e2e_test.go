@@ -376,7 +376,7 @@ func TestEndToEnd(t *testing.T) {
 	// The dead letters in ClickHouse are the processor's, byte for byte.
 	var letters []*deadletter.Letter
 	if err := kafkaio.ReadToEnd(ctx, brokers, topics.DLQ, func(m kafka.Message) error {
-		l, err := deadletter.FromHeaders(m.Key, m.Value, kafkaio.FromKafkaHeaders(m.Headers))
+		l, err := deadletter.FromMessage(m)
 		if err == nil {
 			letters = append(letters, l)
 		}

@@ -334,7 +334,7 @@ func watch(ctx context.Context, wg *sync.WaitGroup, brokers []string, topics top
 			}
 		})
 		consume(topics.DLQ, p, func(m kafka.Message) {
-			if l, err := deadletter.FromHeaders(m.Key, m.Value, kafkaio.FromKafkaHeaders(m.Headers)); err == nil {
+			if l, err := deadletter.FromMessage(m); err == nil {
 				v.deadLetter(fmt.Sprintf("%d/%d", l.Partition, l.Offset), string(l.Reason))
 			}
 		})

@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/streamlab/streamlab/dispatcher/discord"
 	"github.com/streamlab/streamlab/dispatcher/rules"
+	"github.com/streamlab/streamlab/internal/retry"
 )
 
 // Config of the dispatcher. Start from DefaultConfig and change what you
@@ -27,10 +29,11 @@ type Config struct {
 	// ClientID names the dispatcher to the brokers; it joins no consumer
 	// group. Default "streamlab-dispatcher".
 	ClientID string
-	// ConnectTimeout bounds the start: until the topics are found and the
-	// history is read, transient errors (a broker not up yet, a partition
-	// without a leader) are retried. Default 3m.
-	ConnectTimeout time.Duration
+	// Retry is the heal-or-stop policy of the start: until the topics are
+	// found and the history is read, transient errors (a broker not up
+	// yet, a partition without a leader) are retried, each step up to
+	// Retry.Timeout. Default retry.DefaultPolicy() (3m; 0 = until stopped).
+	Retry retry.Policy
 
 	// WebhookURL is the Discord webhook (a secret). Default "": dry run,
 	// alerts go to the log only.
@@ -91,7 +94,7 @@ func DefaultConfig() Config {
 		DLQTopic:        "events.dlq.v1",
 		AlertsTopic:     "alerts.v1",
 		ClientID:        "streamlab-dispatcher",
-		ConnectTimeout:  3 * time.Minute,
+		Retry:           retry.DefaultPolicy(),
 		GrafanaURL:      "http://localhost:3000",
 		Rules:           rules.DefaultConfig(),
 		Cooldown:        5 * time.Minute,
@@ -107,11 +110,15 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports every field that cannot work (as *rules.FieldError, so
-// a command line can name its flag); it never repeats the webhook URL.
+// Validate reports every field that cannot work, each error naming its
+// field; it never repeats the webhook URL.
 func (c Config) Validate() error {
 	var errs []error
-	check := func(bad bool, field, format string, args ...any) { rules.Check(&errs, bad, field, format, args...) }
+	check := func(bad bool, field, format string, args ...any) {
+		if bad {
+			errs = append(errs, fmt.Errorf(field+" "+format, args...))
+		}
+	}
 	check(len(c.Brokers) == 0, "Brokers", "must name at least one broker")
 	for _, b := range c.Brokers {
 		check(strings.TrimSpace(b) == "", "Brokers", "must not contain an empty address")
@@ -131,7 +138,9 @@ func (c Config) Validate() error {
 		seen[t.name] = t.field
 	}
 	check(c.ClientID == "", "ClientID", "must not be empty")
-	check(c.ConnectTimeout <= 0, "ConnectTimeout", "must be positive, got %s", c.ConnectTimeout)
+	if err := c.Retry.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("Retry: %w", err))
+	}
 	check(c.Cooldown < 0, "Cooldown", "must not be negative, got %s", c.Cooldown)
 	check(c.StaleAfter < 0, "StaleAfter", "must not be negative, got %s", c.StaleAfter)
 	check(c.EvalInterval <= 0, "EvalInterval", "must be positive, got %s", c.EvalInterval)

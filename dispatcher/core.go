@@ -30,7 +30,6 @@ type core struct {
 
 	aggConsumed, dlqConsumed prometheus.Counter
 	aggInvalid, dlqInvalid   prometheus.Counter
-	headers                  []deadletter.Header
 }
 
 func newCore(cfg Config, log *slog.Logger, engine *rules.Engine, tracker *incident.Tracker,
@@ -65,11 +64,7 @@ func (c *core) handle(m kafka.Message) {
 		}
 	case c.dlqTopic:
 		c.dlqConsumed.Inc()
-		c.headers = c.headers[:0]
-		for _, h := range m.Headers {
-			c.headers = append(c.headers, deadletter.Header{Key: h.Key, Value: h.Value})
-		}
-		l, err := deadletter.FromHeaders(m.Key, m.Value, c.headers)
+		l, err := deadletter.FromMessage(m)
 		if err != nil {
 			c.dlqInvalid.Inc()
 			c.log.Debug("skipping dead letter", "partition", m.Partition, "offset", m.Offset, "error", err)

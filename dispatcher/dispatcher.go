@@ -36,6 +36,7 @@ import (
 	"github.com/streamlab/streamlab/dispatcher/discord"
 	"github.com/streamlab/streamlab/dispatcher/incident"
 	"github.com/streamlab/streamlab/dispatcher/rules"
+	"github.com/streamlab/streamlab/internal/kafkaio"
 )
 
 // catchUpLimit bounds the wait for catch-up: a partition whose leader is
@@ -44,9 +45,9 @@ const catchUpLimit = 2 * time.Minute
 
 // Run runs the dispatcher until ctx is cancelled, then shuts down
 // gracefully (the send queue gets ShutdownGrace to drain) and returns nil.
-// Bad configuration, missing topics and a start that does not succeed
-// within ConnectTimeout are returned as errors; errors never contain the
-// webhook URL.
+// Bad configuration, missing topics and a start whose transient errors
+// outlast Retry.Timeout (wrapping retry.ErrGaveUp) are returned as errors;
+// errors never contain the webhook URL.
 func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -131,8 +132,8 @@ func newService(cfg Config) (*service, error) {
 	}
 	s.writer = &kafka.Writer{
 		Addr: kafka.TCP(cfg.Brokers...), Topic: cfg.AlertsTopic,
-		// Murmur2 like the Java client and franz-go: one incident, one partition.
-		Balancer:     &kafka.ReferenceHash{},
+		// One incident, one partition, hashed like every streamlab writer.
+		Balancer:     kafkaio.KeyBalancer(),
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 10 * time.Millisecond, WriteTimeout: 10 * time.Second,
 		Transport: &kafka.Transport{ClientID: cfg.ClientID},
@@ -155,12 +156,9 @@ func (s *service) logStart() {
 
 // start finds the topics, rebuilds the incident state from the alerts
 // topic, and starts the readers, the sender and the lag exporter. Every
-// Kafka step heals transient errors within ConnectTimeout.
+// Kafka step heals transient errors under the Retry policy.
 func (s *service) start(ctx context.Context) error {
 	cfg := s.cfg
-	ctx, cancel := context.WithTimeoutCause(ctx, cfg.ConnectTimeout,
-		fmt.Errorf("not started within the connect timeout of %s", cfg.ConnectTimeout))
-	defer cancel()
 	topics := []string{cfg.AggregatesTopic, cfg.DLQTopic, cfg.AlertsTopic}
 	if s.lag != nil {
 		topics = append(topics, cfg.LagTopic)
@@ -181,8 +179,7 @@ func (s *service) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The readers, sender and exporter live as long as the service, not as
-	// the start-up deadline.
+	// The readers, sender and exporter are stopped by Run, after the loop.
 	life := context.WithoutCancel(ctx)
 	readCtx, stopRead := context.WithCancel(life)
 	wait, err := s.k.watch(readCtx, plans, s.deliveries)

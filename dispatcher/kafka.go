@@ -39,14 +39,12 @@ type kafkaIO struct {
 }
 
 func newKafkaIO(cfg Config, log *slog.Logger) *kafkaIO {
-	p := retry.DefaultPolicy()
-	p.Timeout = cfg.ConnectTimeout
 	return &kafkaIO{
 		brokers: cfg.Brokers,
 		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second,
 			Transport: &kafka.Transport{ClientID: cfg.ClientID, DialTimeout: 5 * time.Second}},
 		dialer: &kafka.Dialer{ClientID: cfg.ClientID, Timeout: 10 * time.Second},
-		policy: p,
+		policy: cfg.Retry,
 		log:    log,
 	}
 }

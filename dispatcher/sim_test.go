@@ -205,7 +205,8 @@ func (s *simStack) handle(r rawRecord, at time.Time) {
 		s.agg[r.partition] = append(s.agg[r.partition], m)
 		s.written(m)
 	}, func(l *deadletter.Letter) {
-		m := kafka.Message{Topic: DefaultConfig().DLQTopic, Key: l.Key, Value: l.Value, Headers: kafkaio.Headers(l.Headers()), Time: at}
+		m := l.Message()
+		m.Topic, m.Time = DefaultConfig().DLQTopic, at
 		s.dlq = append(s.dlq, m)
 		s.written(m)
 	})

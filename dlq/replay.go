@@ -2,106 +2,183 @@ package dlq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/streamlab/streamlab/internal/deadletter"
 	"github.com/streamlab/streamlab/internal/kafkaio"
-	"github.com/streamlab/streamlab/internal/topic"
+	"github.com/streamlab/streamlab/internal/retry"
 )
 
-// HeaderReplayOf names, on a replayed raw message, the dead letter it came
-// from (DLQ topic/partition/offset).
-const HeaderReplayOf = "dlq.replay.of"
+// DefaultGroup is the processor's default consumer group.
+const DefaultGroup = "streamlab-processor"
 
 // ReplayConfig configures a replay.
 type ReplayConfig struct {
-	Brokers    []string
-	Topics     topic.Names
-	Filter     Filter
-	MaxReplays int     // a dead letter that already failed this many replays is skipped
-	Rate       float64 // messages per second, 0 = unlimited
-	DryRun     bool
-	Force      bool      // replay even what the ledger marks as replayed
-	Progress   io.Writer // progress bar; nil for none
+	Source
+	// Filter selects the dead letters; default all of them.
+	Filter Filter
+	// MaxReplays skips a dead letter that already failed this many
+	// replays; at least 1, no default (the CLI's is 3).
+	MaxReplays int
+	// Rate limits the writes, in messages per second; default 0, unlimited.
+	Rate float64
+	// DryRun writes nothing and reports what a replay would do.
+	DryRun bool
+	// Force replays also what the ledger marks as replayed already.
+	Force bool
+	// Group is the processor's consumer group: its checkpoints give the
+	// replay horizon, its committed offsets tell Wait how far it got;
+	// default DefaultGroup.
+	Group string
+	// Wait, when positive, follows the replayed records through the
+	// processor for at most this long (FollowReport); default 0, no follow.
+	Wait time.Duration
+	// Progress receives a progress bar; default none.
+	Progress io.Writer
 }
 
-// ReplaySummary is what a replay did.
-type ReplaySummary struct {
-	Selected          int
-	Replayed          int
-	SkippedReplayed   int // the ledger says it was replayed already
-	SkippedMaxReplays int
-	Failed            int
-	DryRun            bool
-}
-
-func (s ReplaySummary) String() string {
-	verb := "replayed"
-	if s.DryRun {
-		verb = "would replay"
+// Validate says what is wrong with a replay configuration.
+func (c *ReplayConfig) Validate() error {
+	errs := []error{c.Source.Validate(), c.Filter.Validate()}
+	if c.MaxReplays < 1 {
+		errs = append(errs, fmt.Errorf("max replays %d must be at least 1", c.MaxReplays))
 	}
-	return fmt.Sprintf("selected %d: %s %d, skipped as already replayed %d, skipped at max replays %d, failed %d",
-		s.Selected, verb, s.Replayed, s.SkippedReplayed, s.SkippedMaxReplays, s.Failed)
+	if c.Rate < 0 {
+		errs = append(errs, fmt.Errorf("rate %v must not be negative", c.Rate))
+	}
+	if c.Wait < 0 {
+		errs = append(errs, fmt.Errorf("wait %s must not be negative", c.Wait))
+	}
+	if c.Wait > 0 && c.DryRun {
+		errs = append(errs, errors.New("a dry run writes nothing to wait for"))
+	}
+	return errors.Join(errs...)
 }
 
-// Plan decides, without I/O, what a replay does with each selected entry.
-func Plan(entries []Entry, maxReplays int, force bool) (todo []Entry, sum ReplaySummary) {
-	sum.Selected = len(entries)
-	for _, e := range entries {
-		switch {
-		case e.ReplayCount >= maxReplays:
-			sum.SkippedMaxReplays++
-		case e.Replayed && !force:
-			sum.SkippedReplayed++
-		default:
-			todo = append(todo, e)
+// ReplayReport is what a replay knows it did.
+type ReplayReport struct {
+	DryRun   bool
+	RawTopic string
+	// Matched is how many dead letters matched the filter before its limit.
+	Matched int
+	Plan    *Plan
+	// Written were acknowledged by the raw topic; Failed were not.
+	Written, Failed int
+	Horizon         *Horizon
+	// Replays maps the raw coordinates of every written record to its
+	// dead letter.
+	Replays  map[Coords]*Entry
+	Followed *FollowReport
+}
+
+// PastHorizon counts the planned letters whose window the processor no
+// longer keeps, and those for which it cannot tell.
+func (r *ReplayReport) PastHorizon() (past, unknown int) {
+	for i := range r.Plan.Todo {
+		switch r.Horizon.Classify(&r.Plan.Todo[i].Letter) {
+		case Past:
+			past++
+		case Unknown:
+			unknown++
 		}
 	}
-	return todo, sum
+	return past, unknown
 }
 
-// ReplayMessage is the raw message a dead letter is replayed as: the
-// original key and value byte for byte, plus headers that carry the replay
-// count (the processor reads it) and where the letter came from.
-func ReplayMessage(e *Entry, dlqTopic string) kafka.Message {
-	hs := []deadletter.Header{
-		{Key: deadletter.HeaderReplayCount, Value: strconv.AppendInt(nil, int64(e.ReplayCount+1), 10)},
-		{Key: deadletter.HeaderSourceTopic, Value: []byte(e.Topic)},
-		{Key: deadletter.HeaderSourcePartition, Value: strconv.AppendInt(nil, int64(e.Partition), 10)},
-		{Key: deadletter.HeaderSourceOffset, Value: strconv.AppendInt(nil, e.Offset, 10)},
-		{Key: deadletter.HeaderReason, Value: []byte(e.Reason)},
-		{Key: HeaderReplayOf, Value: []byte(e.Coords(dlqTopic))},
+// Replay writes the selected dead letters back to the raw topic, each into
+// its source partition, and records each in the ledger once the raw topic
+// has acknowledged it. With Wait it then follows them through the
+// processor. The report is returned also with an error, saying what was
+// done before it.
+func Replay(ctx context.Context, cfg ReplayConfig) (*ReplayReport, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	return kafka.Message{Key: e.Key, Value: e.Value, Headers: kafkaio.Headers(hs)}
-}
-
-// Replay writes the selected dead letters back to the raw topic and records
-// each in the ledger once the raw topic has acknowledged it.
-func Replay(ctx context.Context, cfg ReplayConfig) (ReplaySummary, error) {
-	if cfg.MaxReplays < 1 {
-		return ReplaySummary{}, fmt.Errorf("--max-replays %d: must be at least 1", cfg.MaxReplays)
+	cfg.Source = cfg.Source.withDefaults()
+	if cfg.Group == "" {
+		cfg.Group = DefaultGroup
 	}
-	entries, err := Read(ctx, cfg.Brokers, cfg.Topics)
+	s := &cfg.Source
+	required := []string{s.Topics.DLQ, s.Topics.Raw}
+	if !cfg.DryRun {
+		required = append(required, s.Topics.Replays)
+	}
+	counts, err := s.partitionCounts(ctx, required)
 	if err != nil {
-		return ReplaySummary{}, err
+		return nil, err
 	}
-	todo, sum := Plan(cfg.Filter.Apply(entries), cfg.MaxReplays, cfg.Force)
-	sum.DryRun = cfg.DryRun
-	if cfg.DryRun {
-		sum.Replayed = len(todo)
-		return sum, nil
+	entries, err := Read(ctx, cfg.Source)
+	if err != nil {
+		return nil, err
 	}
-	raw := kafkaio.NewWriter(cfg.Brokers, cfg.Topics.Raw)
+	selected, matched := cfg.Filter.Apply(entries)
+	rep := &ReplayReport{DryRun: cfg.DryRun, RawTopic: s.Topics.Raw, Matched: matched,
+		Plan: MakePlan(selected, s.Topics.DLQ, cfg.MaxReplays, cfg.Force), Replays: map[Coords]*Entry{}}
+	if err := rep.Plan.CheckSources(s.Topics.Raw, counts[s.Topics.Raw]); err != nil {
+		return rep, err
+	}
+	if rep.Horizon, err = ReadHorizon(ctx, cfg.Source, cfg.Group, counts[s.Topics.Raw]); err != nil {
+		return rep, err
+	}
+	if cfg.DryRun || len(rep.Plan.Todo) == 0 {
+		return rep, nil
+	}
+	var dlqStart map[int]int64
+	if cfg.Wait > 0 {
+		// Dead letters of the replayed records can only come after this.
+		if dlqStart, err = endOffsets(ctx, s.Brokers, s.Topics.DLQ, counts[s.Topics.DLQ]); err != nil {
+			return rep, err
+		}
+	}
+	if err := write(ctx, &cfg, rep); err != nil {
+		return rep, err
+	}
+	if cfg.Wait > 0 {
+		rep.Followed, err = follow(ctx, &cfg, rep.Replays, dlqStart, counts[s.Topics.Raw])
+	}
+	return rep, err
+}
+
+// write replays rep.Plan.Todo in batches, at cfg.Rate, filling rep.Replays
+// from the raw topic's acknowledgements.
+func write(ctx context.Context, cfg *ReplayConfig, rep *ReplayReport) error {
+	s := &cfg.Source
+	todo := rep.Plan.Todo
+	byCoords := make(map[string]*Entry, len(todo))
+	for i := range todo {
+		byCoords[todo[i].Coords(s.Topics.DLQ)] = &todo[i]
+	}
+	var mu sync.Mutex
+	acked := map[*Entry]bool{}
+	raw := kafkaio.NewWriter(s.Brokers, s.Topics.Raw)
+	raw.Balancer = kafkaio.MessagePartition
+	raw.Completion = func(msgs []kafka.Message, err error) {
+		if err != nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, m := range msgs {
+			for _, h := range m.Headers {
+				if e := byCoords[string(h.Value)]; h.Key == deadletter.HeaderReplayOf && e != nil {
+					rep.Replays[Coords{Topic: m.Topic, Partition: int32(m.Partition), Offset: m.Offset}] = e
+					acked[e] = true
+				}
+			}
+		}
+	}
 	defer raw.Close()
-	ledger := kafkaio.NewWriter(cfg.Brokers, cfg.Topics.Replays)
+	ledger := kafkaio.NewWriter(s.Brokers, s.Topics.Replays)
 	defer ledger.Close()
 	bar := newBar(cfg.Progress, len(todo))
+	defer bar.done()
 	start := time.Now()
 	const batchSize = 200
 	for i := 0; i < len(todo); {
@@ -111,7 +188,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplaySummary, error) {
 			if due <= 0 {
 				select {
 				case <-ctx.Done():
-					return sum, ctx.Err()
+					return ctx.Err()
 				case <-time.After(time.Duration(float64(time.Second) / cfg.Rate)):
 				}
 				continue
@@ -119,31 +196,69 @@ func Replay(ctx context.Context, cfg ReplayConfig) (ReplaySummary, error) {
 			n = min(n, due)
 		}
 		batch := todo[i : i+n]
-		msgs := make([]kafka.Message, len(batch))
-		marks := make([]kafka.Message, len(batch))
-		now := time.Now().UTC().Format(time.RFC3339Nano)
+		msgs := make([]kafka.Message, 0, len(batch))
 		for j := range batch {
-			msgs[j] = ReplayMessage(&batch[j], cfg.Topics.DLQ)
-			marks[j] = kafka.Message{Key: []byte(batch[j].Coords(cfg.Topics.DLQ)), Value: []byte(now)}
+			m, err := batch[j].ReplayMessage(batch[j].Coords(s.Topics.DLQ))
+			if err != nil {
+				return err // MakePlan leaves truncated letters out: unreachable
+			}
+			msgs = append(msgs, m)
 		}
-		if err := raw.WriteMessages(ctx, msgs...); err != nil {
-			sum.Failed += len(batch)
-			bar.done()
-			return sum, fmt.Errorf("replay to %s: %w", cfg.Topics.Raw, err)
-		}
+		// Right after topics create a partition may have no leader yet; a
+		// retry writes only what was not acknowledged, so nothing twice.
+		_, werr := retry.Do(ctx, s.policy(), s.Log, "replay to "+s.Topics.Raw, kafkaio.Transient, func(ctx context.Context) (struct{}, error) {
+			mu.Lock()
+			var left []kafka.Message
+			for j := range batch {
+				if !acked[&batch[j]] {
+					left = append(left, msgs[j])
+				}
+			}
+			mu.Unlock()
+			return struct{}{}, raw.WriteMessages(ctx, left...)
+		})
+		mu.Lock()
+		marks := ledgerMarks(rep.Plan, s.Topics.DLQ, batch, acked)
+		mu.Unlock()
+		rep.Written += len(marks.written)
+		rep.Failed += len(batch) - len(marks.written)
 		// Marked only after the raw topic has them: a crash in between means
 		// a second replay, which the processor absorbs as duplicates.
-		if err := ledger.WriteMessages(ctx, marks...); err != nil {
-			sum.Replayed += len(batch)
-			bar.done()
-			return sum, fmt.Errorf("record replays in %s: %w", cfg.Topics.Replays, err)
+		if len(marks.records) > 0 {
+			if err := ledger.WriteMessages(ctx, marks.records...); err != nil {
+				return fmt.Errorf("record replays in %s: %w", s.Topics.Replays, err)
+			}
 		}
-		sum.Replayed += len(batch)
+		if werr != nil {
+			return fmt.Errorf("replay to %s: %d of %d records not acknowledged: %w", s.Topics.Raw, len(batch)-len(marks.written), len(batch), werr)
+		}
 		i += n
 		bar.set(i)
 	}
-	bar.done()
-	return sum, nil
+	return nil
+}
+
+type marks struct {
+	written []*Entry
+	records []kafka.Message
+}
+
+// ledgerMarks returns the acknowledged letters of batch and their ledger
+// records, copies included.
+func ledgerMarks(p *Plan, dlqTopic string, batch []Entry, acked map[*Entry]bool) marks {
+	now := []byte(time.Now().UTC().Format(time.RFC3339Nano))
+	var out marks
+	for j := range batch {
+		if !acked[&batch[j]] {
+			continue
+		}
+		out.written = append(out.written, &batch[j])
+		c := batch[j].Coords(dlqTopic)
+		for _, k := range append([]string{c}, p.Copies[c]...) {
+			out.records = append(out.records, kafka.Message{Key: []byte(k), Value: now})
+		}
+	}
+	return out
 }
 
 type bar struct {

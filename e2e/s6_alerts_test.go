@@ -73,7 +73,7 @@ func TestS6AlertsEndToEnd(t *testing.T) {
 	disp.waitLog(t, regexp.MustCompile(`msg="(nothing to catch up on|caught up with the lookback); evaluating"`), 1, time.Minute)
 	dm := disp.metricsAddr(t)
 
-	prodArgs := append([]string{"producer", "--brokers", b, "--raw-topic", ts.Raw, "--rate", s6Rate, "--events-per-second", s6Rate,
+	prodArgs := append([]string{"producer", "--brokers", b, "--raw-topic", ts.Raw, "--rate", s6Rate,
 		"--start", "now", "--metrics-addr", ""}, s6Window...)
 	producer := startRole(t, "producer", prodArgs...)
 	procArgs := append(processorArgs(b, ts, group, s6Window...), "--metrics-addr", "127.0.0.1:0")

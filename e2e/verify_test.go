@@ -15,7 +15,6 @@ import (
 	"github.com/streamlab/streamlab/internal/aggregate"
 	"github.com/streamlab/streamlab/internal/deadletter"
 	"github.com/streamlab/streamlab/internal/event"
-	"github.com/streamlab/streamlab/internal/kafkaio"
 	"github.com/streamlab/streamlab/internal/oracle"
 )
 
@@ -242,7 +241,7 @@ func readDLQ(t *testing.T, ctx context.Context, b, topic string, partitions int)
 	for p := 0; p < partitions; p++ {
 		for _, m := range parts[p] {
 			v.read++
-			l, err := deadletter.FromHeaders(m.Key, m.Value, kafkaio.FromKafkaHeaders(m.Headers))
+			l, err := deadletter.FromMessage(m)
 			if err != nil {
 				pr.add("%d@%d: %v", p, m.Offset, err)
 				continue

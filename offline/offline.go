@@ -1,6 +1,7 @@
 // Package offline runs the pipeline on a file (contract §9): every line is one
-// raw message value of partition 0, its 0-based index is its offset, and the
-// wall clock stands in for the Kafka timestamp.
+// raw message value of partition 0, its 0-based index is its offset, and one
+// instant, Config.Now, stands in for every record timestamp, so a run is a
+// pure function of its input and that instant.
 package offline
 
 import (
@@ -20,21 +21,54 @@ import (
 
 // Config of an offline run.
 type Config struct {
-	Window window.Config
-	Limits event.Limits
-	Now    func() time.Time // the reference clock; time.Now when nil
+	Window window.Config // window settings; no default, see window.DefaultConfig
+	Limits event.Limits  // validation limits; no default, see event.DefaultLimits
+	// Now is the record timestamp of every line: future_event and the skew
+	// cap compare event times with it, and dead letters carry it as
+	// failed_at. Default (zero): the wall clock when Run starts.
+	Now time.Time
 }
 
-// Summary counts what a run did. Lines = counted + duplicates + dead letters.
+// Summary counts what a run did, as the pipeline's observer reported it.
+// Lines = counted + duplicates + dead letters.
 type Summary struct {
 	Lines       int64
 	Counted     int64
 	Duplicates  int64
 	DeadLetters map[event.Reason]int64
-	Emissions   int64
-	Windows     int64 // distinct windows emitted
+	Emissions   int64 // aggregate records written: Windows first emissions + Upserts
+	Windows     int64 // distinct windows emitted: each has exactly one revision 1
+	Upserts     int64 // emissions with a revision above 1
 	Elapsed     time.Duration
 }
+
+// observer fills a Summary from what the pipeline reports.
+type observer struct{ s *Summary }
+
+func (ob observer) OnMessage(_ *pipeline.Message, o pipeline.Outcome) {
+	s := ob.s
+	s.Lines++
+	switch o {
+	case pipeline.Counted:
+		s.Counted++
+	case pipeline.Duplicate:
+		s.Duplicates++
+	default:
+		s.DeadLetters[event.Reason(o)]++
+	}
+}
+
+func (ob observer) OnEmit(_ int32, k pipeline.EmitKind) {
+	s := ob.s
+	s.Emissions++
+	if k == pipeline.FirstEmission {
+		s.Windows++
+	} else {
+		s.Upserts++
+	}
+}
+
+func (observer) OnFlush(int32, int) {}
 
 // DeadLettered is the total number of dead letters.
 func (s *Summary) DeadLettered() int64 {
@@ -50,22 +84,23 @@ func (s *Summary) DeadLettered() int64 {
 func Run(ctx context.Context, cfg Config, in io.Reader, aggOut, dlqOut io.Writer) (*Summary, error) {
 	start := time.Now()
 	now := cfg.Now
-	if now == nil {
-		now = time.Now
+	if now.IsZero() {
+		now = start
 	}
+	now = now.UTC()
 	part, err := pipeline.NewPartition(cfg.Window, cfg.Limits, 0)
 	if err != nil {
 		return nil, err
 	}
-	part.Now = now
+	part.Now = func() time.Time { return now }
 	sum := &Summary{DeadLetters: make(map[event.Reason]int64)}
+	part.Observer = observer{sum}
 	aw := bufio.NewWriterSize(aggOut, 256<<10)
 	dw := aw
 	if dlqOut != aggOut {
 		dw = bufio.NewWriterSize(dlqOut, 256<<10)
 	}
 	var werr error
-	seen := make(map[string]struct{})
 	emit := func(r *aggregate.Record) {
 		if werr != nil {
 			return
@@ -74,11 +109,6 @@ func Run(ctx context.Context, cfg Config, in io.Reader, aggOut, dlqOut io.Writer
 		if err != nil {
 			werr = err
 			return
-		}
-		sum.Emissions++
-		if _, ok := seen[r.WindowStart]; !ok {
-			seen[r.WindowStart] = struct{}{}
-			sum.Windows++
 		}
 		b = append(b, '\n')
 		if _, err := aw.Write(b); err != nil {
@@ -100,7 +130,7 @@ func Run(ctx context.Context, cfg Config, in io.Reader, aggOut, dlqOut io.Writer
 		}
 	}
 	lr := newLineReader(in)
-	msg := pipeline.Message{Partition: 0}
+	msg := pipeline.Message{Partition: 0, RefMs: now.UnixMilli()}
 	for {
 		line, err := lr.next()
 		if err == io.EOF {
@@ -114,21 +144,13 @@ func Run(ctx context.Context, cfg Config, in io.Reader, aggOut, dlqOut io.Writer
 				return sum, err
 			}
 		}
-		msg.Offset, msg.Value, msg.RefMs = sum.Lines, line, now().UnixMilli()
-		switch o := part.Process(&msg, emit, dead); o {
-		case pipeline.Counted:
-			sum.Counted++
-		case pipeline.Duplicate:
-			sum.Duplicates++
-		default:
-			sum.DeadLetters[event.Reason(o)]++
-		}
-		sum.Lines++
+		msg.Offset, msg.Value = sum.Lines, line
+		part.Process(&msg, emit, dead)
 		if werr != nil {
 			return sum, werr
 		}
 	}
-	part.Engine.Flush(emit)
+	part.Flush(emit)
 	if werr != nil {
 		return sum, werr
 	}

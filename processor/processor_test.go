@@ -118,7 +118,7 @@ func readResult(t *testing.T, brokers []string, topics topic.Names) result {
 		t.Fatal(err)
 	}
 	if err := kafkaio.ReadToEnd(ctx, brokers, topics.DLQ, func(m kafka.Message) error {
-		l, err := deadletter.FromHeaders(m.Key, m.Value, kafkaio.FromKafkaHeaders(m.Headers))
+		l, err := deadletter.FromMessage(m)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/streamlab/streamlab/dlq"
+	"github.com/streamlab/streamlab/internal/deadletter"
 	"github.com/streamlab/streamlab/internal/kafkaio"
 	"github.com/streamlab/streamlab/internal/oracle"
 	"github.com/streamlab/streamlab/internal/topic"
@@ -46,7 +47,7 @@ func groundTruth(t *testing.T, brokers []string, topics topic.Names, partitions 
 		var msgs []oracle.Message
 		if err := kafkaio.ReadPartitionToEnd(context.Background(), brokers, topics.Raw, p, func(m kafka.Message) error {
 			for _, h := range m.Headers {
-				if h.Key == dlq.HeaderReplayOf {
+				if h.Key == deadletter.HeaderReplayOf {
 					return nil
 				}
 			}
@@ -100,8 +101,8 @@ func TestReplayHealsLateEvents(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	replay := func(force bool) dlq.ReplaySummary {
-		sum, err := dlq.Replay(ctx, dlq.ReplayConfig{Brokers: brokers, Topics: topics, MaxReplays: 3, Force: force,
+	replay := func(force bool) *dlq.ReplayReport {
+		sum, err := dlq.Replay(ctx, dlq.ReplayConfig{Source: dlq.Source{Brokers: brokers, Topics: topics}, MaxReplays: 3, Force: force,
 			Filter: dlq.Filter{Reasons: []string{"late_event"}}})
 		if err != nil {
 			t.Fatal(err)
@@ -109,20 +110,20 @@ func TestReplayHealsLateEvents(t *testing.T) {
 		return sum
 	}
 	sum := replay(false)
-	if sum.Replayed == 0 || sum.Failed != 0 {
-		t.Fatalf("replay: %s", sum)
+	if sum.Written == 0 || sum.Failed != 0 {
+		t.Fatalf("replay: %+v", sum)
 	}
 	untilDone()
 	if n := diffCount(current(t, brokers, topics), truth); n != 0 {
 		t.Fatalf("%d windows differ from the ground truth after the replay (%d before)", n, before)
 	}
 
-	if again := replay(false); again.Replayed != 0 || again.SkippedReplayed != sum.Replayed {
-		t.Fatalf("second replay without --force: %s", again)
+	if again := replay(false); again.Written != 0 || again.Plan.Skipped[dlq.SkipReplayed] != sum.Written {
+		t.Fatalf("second replay without --force: %+v", again)
 	}
 	snapshot := readResult(t, brokers, topics).final
-	if forced := replay(true); forced.Replayed != sum.Replayed {
-		t.Fatalf("forced replay: %s", forced)
+	if forced := replay(true); forced.Written != sum.Written {
+		t.Fatalf("forced replay: %+v", forced)
 	}
 	untilDone()
 	after := readResult(t, brokers, topics).final
@@ -145,13 +146,13 @@ func TestReplayOfBadRecordsStops(t *testing.T) {
 	}
 	untilDone()
 	ctx := context.Background()
-	cfg := dlq.ReplayConfig{Brokers: brokers, Topics: topics, MaxReplays: 1, Filter: dlq.Filter{Reasons: []string{"invalid_json"}}}
+	cfg := dlq.ReplayConfig{Source: dlq.Source{Brokers: brokers, Topics: topics}, MaxReplays: 1, Filter: dlq.Filter{Reasons: []string{"invalid_json"}}}
 	first, err := dlq.Replay(ctx, cfg)
-	if err != nil || first.Replayed == 0 {
-		t.Fatalf("first replay: %s %v", first, err)
+	if err != nil || first.Written == 0 {
+		t.Fatalf("first replay: %+v %v", first, err)
 	}
 	untilDone()
-	entries, err := dlq.Read(ctx, brokers, topics)
+	entries, err := dlq.Read(ctx, dlq.Source{Brokers: brokers, Topics: topics})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,11 +162,11 @@ func TestReplayOfBadRecordsStops(t *testing.T) {
 			again++
 		}
 	}
-	if again != first.Replayed {
-		t.Fatalf("%d replayed invalid records, %d back in the DLQ with replay count 1", first.Replayed, again)
+	if again != first.Written {
+		t.Fatalf("%d replayed invalid records, %d back in the DLQ with replay count 1", first.Written, again)
 	}
 	second, err := dlq.Replay(ctx, cfg)
-	if err != nil || second.Replayed != 0 || second.SkippedMaxReplays != again || second.SkippedReplayed != first.Replayed {
-		t.Fatalf("second replay: %s %v", second, err)
+	if err != nil || second.Written != 0 || second.Plan.Skipped[dlq.SkipMaxReplays] != again || second.Plan.Skipped[dlq.SkipReplayed] != first.Written {
+		t.Fatalf("second replay: %+v %v", second, err)
 	}
 }

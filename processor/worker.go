@@ -175,6 +175,10 @@ func (w *worker) fetch(ctx context.Context, r *kafka.Reader) ([]kafka.Message, e
 		}
 		batch = append(batch, m)
 	}
+	// The Reader returns empty keys and values as nil: dead letters keep them exact.
+	if err := kafkaio.RestoreEmpty(ctx, w.p.cfg.Brokers, batch); err != nil {
+		return nil, fmt.Errorf("partition %d: %w", w.partition, err)
+	}
 	return batch, nil
 }
 
@@ -185,7 +189,7 @@ func (w *worker) process(batch []kafka.Message, label string) {
 		m := &batch[i]
 		msg = pipeline.Message{
 			Topic: m.Topic, Partition: w.partition, Offset: m.Offset, Key: m.Key, Value: m.Value,
-			RefMs: m.Time.UnixMilli(), ReplayCount: replayCount(m.Headers),
+			RefMs: m.Time.UnixMilli(), ReplayCount: deadletter.ReplayCount(m.Headers), Headers: m.Headers,
 		}
 		outcome := w.part.Process(&msg, w.emit, w.dead)
 		c, ok := w.counters[outcome]
@@ -208,17 +212,6 @@ func (w *worker) process(batch []kafka.Message, label string) {
 	cfg.Metrics.OpenWindows.WithLabelValues(label).Set(float64(w.part.Engine.OpenWindows()))
 }
 
-func replayCount(hs []kafka.Header) int {
-	for _, h := range hs {
-		if h.Key == deadletter.HeaderReplayCount {
-			if n, err := strconv.Atoi(string(h.Value)); err == nil && n >= 0 {
-				return n
-			}
-		}
-	}
-	return 0
-}
-
 func (w *worker) emit(r *aggregate.Record) {
 	b, err := r.Marshal()
 	if err != nil {
@@ -234,7 +227,7 @@ func (w *worker) emit(r *aggregate.Record) {
 }
 
 func (w *worker) dead(l *deadletter.Letter) {
-	w.dlqOut = append(w.dlqOut, kafka.Message{Key: l.Key, Value: l.Value, Headers: kafkaio.Headers(l.Headers())})
+	w.dlqOut = append(w.dlqOut, l.Message())
 }
 
 // flushOutputs writes pending aggregates and dead letters and returns once

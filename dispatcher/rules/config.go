@@ -106,48 +106,45 @@ func (c Config) needed() time.Duration {
 	return time.Duration(c.BaselineWindows+2)*max(c.DLQBucket, c.WindowSize) + c.settle(c.WindowSize)
 }
 
-// FieldError says what is wrong with one configuration field, named as
-// in the Go struct so that a command line can name its own flag for it.
-type FieldError struct {
-	Field   string
-	Problem string // "must not be negative, got -1"
-}
-
-func (e *FieldError) Error() string { return e.Field + " " + e.Problem }
-
-// Check appends a FieldError to errs when bad.
-func Check(errs *[]error, bad bool, field, format string, args ...any) {
-	if bad {
-		*errs = append(*errs, &FieldError{Field: field, Problem: fmt.Sprintf(format, args...)})
-	}
-}
-
-// Validate reports every setting that cannot work, by field.
+// Validate reports every setting that cannot work, each error naming its
+// field.
 func (c Config) Validate() error {
 	var errs []error
-	Check(&errs, c.WindowSize <= 0, "WindowSize", "must be positive, got %s", c.WindowSize)
-	Check(&errs, c.SettleDelay < 0, "SettleDelay", "must not be negative, got %s", c.SettleDelay)
-	Check(&errs, c.BaselineWindows < 1, "BaselineWindows", "must be at least 1, got %d", c.BaselineWindows)
-	Check(&errs, c.DLQBucket < time.Second || c.DLQBucket%time.Second != 0, "DLQBucket", "must be a whole number of seconds, got %s", c.DLQBucket)
-	Check(&errs, c.WarmupBuckets < 1 || c.WarmupBuckets > c.BaselineWindows, "WarmupBuckets",
+	check := func(bad bool, field, format string, args ...any) {
+		errs = append(errs, fieldErr(bad, field, format, args...)...)
+	}
+	check(c.WindowSize <= 0, "WindowSize", "must be positive, got %s", c.WindowSize)
+	check(c.SettleDelay < 0, "SettleDelay", "must not be negative, got %s", c.SettleDelay)
+	check(c.BaselineWindows < 1, "BaselineWindows", "must be at least 1, got %d", c.BaselineWindows)
+	check(c.DLQBucket < time.Second || c.DLQBucket%time.Second != 0, "DLQBucket", "must be a whole number of seconds, got %s", c.DLQBucket)
+	check(c.WarmupBuckets < 1 || c.WarmupBuckets > c.BaselineWindows, "WarmupBuckets",
 		"must be between 1 and BaselineWindows (%d), got %d", c.BaselineWindows, c.WarmupBuckets)
-	Check(&errs, c.DLQSpikeFloor < 0, "DLQSpikeFloor", "must not be negative, got %d", c.DLQSpikeFloor)
-	Check(&errs, !(c.DLQSpikeMultiple >= 1), "DLQSpikeMultiple", "must be at least 1, got %g", c.DLQSpikeMultiple)
-	Check(&errs, c.LateFloor < 0, "LateFloor", "must not be negative, got %d", c.LateFloor)
-	Check(&errs, !(c.LateMultiple >= 1), "LateMultiple", "must be at least 1, got %g", c.LateMultiple)
-	Check(&errs, !(c.RevenueMADK >= 0), "RevenueMADK", "must not be negative, got %g", c.RevenueMADK)
-	Check(&errs, !(c.RevenueMinDrop >= 0 && c.RevenueMinDrop <= 1), "RevenueMinDrop", "must be between 0 and 1, got %g", c.RevenueMinDrop)
-	Check(&errs, c.RevenueMinHistory < 1 || c.RevenueMinHistory > c.BaselineWindows, "RevenueMinHistory",
+	check(c.DLQSpikeFloor < 0, "DLQSpikeFloor", "must not be negative, got %d", c.DLQSpikeFloor)
+	check(!(c.DLQSpikeMultiple >= 1), "DLQSpikeMultiple", "must be at least 1, got %g", c.DLQSpikeMultiple)
+	check(c.LateFloor < 0, "LateFloor", "must not be negative, got %d", c.LateFloor)
+	check(!(c.LateMultiple >= 1), "LateMultiple", "must be at least 1, got %g", c.LateMultiple)
+	check(!(c.RevenueMADK >= 0), "RevenueMADK", "must not be negative, got %g", c.RevenueMADK)
+	check(!(c.RevenueMinDrop >= 0 && c.RevenueMinDrop <= 1), "RevenueMinDrop", "must be between 0 and 1, got %g", c.RevenueMinDrop)
+	check(c.RevenueMinHistory < 1 || c.RevenueMinHistory > c.BaselineWindows, "RevenueMinHistory",
 		"must be between 1 and BaselineWindows (%d), got %d", c.BaselineWindows, c.RevenueMinHistory)
-	Check(&errs, c.ZeroRevenueMinEvents < 1, "ZeroRevenueMinEvents", "must be at least 1, got %d", c.ZeroRevenueMinEvents)
-	Check(&errs, !(c.PaymentFailureRatio > 0 && c.PaymentFailureRatio <= 1), "PaymentFailureRatio", "must be in (0, 1], got %g", c.PaymentFailureRatio)
-	Check(&errs, c.PaymentMinOrders < 1, "PaymentMinOrders", "must be at least 1, got %d", c.PaymentMinOrders)
-	Check(&errs, c.StallWindows < 1, "StallWindows", "must be at least 1, got %d", c.StallWindows)
+	check(c.ZeroRevenueMinEvents < 1, "ZeroRevenueMinEvents", "must be at least 1, got %d", c.ZeroRevenueMinEvents)
+	check(!(c.PaymentFailureRatio > 0 && c.PaymentFailureRatio <= 1), "PaymentFailureRatio", "must be in (0, 1], got %g", c.PaymentFailureRatio)
+	check(c.PaymentMinOrders < 1, "PaymentMinOrders", "must be at least 1, got %d", c.PaymentMinOrders)
+	check(c.StallWindows < 1, "StallWindows", "must be at least 1, got %d", c.StallWindows)
 	if len(errs) == 0 {
-		Check(&errs, c.Lookback < c.needed(), "Lookback",
+		check(c.Lookback < c.needed(), "Lookback",
 			"%s is shorter than the history the rules use, %s ((BaselineWindows + 2) × max(DLQBucket, WindowSize) + SettleDelay)", c.Lookback, c.needed())
 	}
 	return errors.Join(errs...)
+}
+
+// fieldErr is one error that names a configuration field ("DLQBucket must
+// be ..."), or none when the value is fine.
+func fieldErr(bad bool, field, format string, args ...any) []error {
+	if !bad {
+		return nil
+	}
+	return []error{fmt.Errorf(field+" "+format, args...)}
 }
 
 // Describe states every rule with its numbers, one line each, as the

@@ -40,6 +40,10 @@ type Config struct {
 	// MaxEventBytes+1 to MaxEventBytes+1000 bytes long.
 	MaxEventBytes int
 
+	// MaxFuture is the processor's future bound: skewed events are at most
+	// this far ahead of the clock. Default 10 min.
+	MaxFuture time.Duration
+
 	// Chaos ratios: the probability of each kind per emitted message. Their
 	// sum must not exceed 1; the remainder is normal traffic.
 	Disorder    float64
@@ -49,6 +53,11 @@ type Config struct {
 	Malformed   float64
 	Oversized   float64
 	Future      float64
+	// Skewed events are valid but ahead of the record timestamp (within
+	// MaxFuture). Default 0: offline every line's timestamp is --now, which
+	// does not cap a skewed event in a log from the past, so they are for
+	// the Kafka roles (producer --skewed-ratio).
+	Skewed float64
 }
 
 // DefaultStart is the fixed clock start used for reproducible offline runs.
@@ -65,6 +74,7 @@ func DefaultConfig() Config {
 		OutOfOrderness:  5 * time.Second,
 		AllowedLateness: 2 * time.Minute,
 		MaxEventBytes:   65536,
+		MaxFuture:       10 * time.Minute,
 		Disorder:        0.10,
 		AllowedLate:     0.02,
 		TooLate:         0.01,
@@ -118,6 +128,9 @@ func (c Config) Validate() error {
 	if c.AllowedLateness < 0 || c.AllowedLateness > maxLateness {
 		add("allowed lateness must be in [0, %s], got %s", maxLateness, c.AllowedLateness)
 	}
+	if c.MaxFuture < 0 || c.MaxFuture > maxLateness {
+		add("max future must be in [0, %s], got %s", maxLateness, c.MaxFuture)
+	}
 	if c.MaxEventBytes < minMaxEventBytes || c.MaxEventBytes > maxMaxEventBytes {
 		add("max event bytes must be in [%d, %d], got %d", minMaxEventBytes, maxMaxEventBytes, c.MaxEventBytes)
 	}
@@ -159,5 +172,6 @@ func (c Config) ratios() []namedRatio {
 		{"too-late", TooLate, c.TooLate},
 		{"allowed-late", AllowedLate, c.AllowedLate},
 		{"disorder", Disordered, c.Disorder},
+		{"skewed", Skewed, c.Skewed},
 	}
 }

@@ -29,12 +29,13 @@ const (
 	Malformed               // deliberately broken; Message.Defect says how
 	Oversized               // valid-looking but longer than MaxEventBytes
 	Future                  // valid, event_time FutureSkew ahead of the clock
+	Skewed                  // valid, event_time ahead of the clock by up to MaxFuture: a device clock running fast
 	numKinds
 )
 
 var kindNames = [numKinds]string{
 	"normal", "disordered", "allowed_late", "too_late",
-	"duplicate", "malformed", "oversized", "future",
+	"duplicate", "malformed", "oversized", "future", "skewed",
 }
 
 func (k Kind) String() string {
@@ -217,6 +218,11 @@ func (g *Generator) Next() Message {
 		// record timestamp and, offline, against any wall clock this log will
 		// ever be processed at.
 		t = g.now + FutureSkew
+	case Skewed:
+		var ok bool
+		if t, ok = g.skewedTime(); !ok {
+			kind = Normal
+		}
 	}
 	ev.timeMs = floorDiv(t, nsPerMs)
 
@@ -246,6 +252,20 @@ func (g *Generator) message(kind Kind, defect string, key, value []byte, timeMs 
 		m.EventTime = time.UnixMilli(timeMs).UTC()
 	}
 	return m
+}
+
+// skewedTime is ahead of the clock by a whole number of milliseconds in
+// [MaxFuture/2, MaxFuture]: accepted against a record stamped with the clock
+// (exactly at the bound is still accepted), and far enough ahead that
+// without the processor's skew cap it would make the on-time events after
+// it late. It reports false when MaxFuture is under a millisecond.
+func (g *Generator) skewedTime() (int64, bool) {
+	maxMs := int64(g.cfg.MaxFuture / time.Millisecond)
+	if maxMs < 1 {
+		return 0, false
+	}
+	lo := max(maxMs/2, 1)
+	return g.now + (lo+g.rng.Int64N(maxMs-lo+1))*nsPerMs, true
 }
 
 // disorderedTime is behind the clock by less than the out-of-orderness bound.

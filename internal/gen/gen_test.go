@@ -272,7 +272,7 @@ func TestEventTimePlacement(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := gen.DefaultConfig()
-			cfg.Disorder, cfg.AllowedLate, cfg.TooLate, cfg.Future = 0.2, 0.1, 0.05, 0.05
+			cfg.Disorder, cfg.AllowedLate, cfg.TooLate, cfg.Future, cfg.Skewed = 0.2, 0.1, 0.05, 0.05, 0.05
 			tc.mod(&cfg)
 			ooo, al, w := cfg.OutOfOrderness, cfg.AllowedLateness, cfg.Window
 			counts := map[gen.Kind]int{}
@@ -302,9 +302,13 @@ func TestEventTimePlacement(t *testing.T) {
 					if !et.Equal(c.Add(time.Duration(gen.FutureSkew)).Truncate(time.Millisecond)) {
 						t.Fatalf("message %d: future event at %s, clock %s", i, et, c)
 					}
+				case gen.Skewed:
+					if ahead := et.Sub(cMs); ahead < cfg.MaxFuture/2 || ahead > cfg.MaxFuture {
+						t.Fatalf("message %d: skewed event %s ahead of the clock, want [%s, %s]", i, ahead, cfg.MaxFuture/2, cfg.MaxFuture)
+					}
 				}
 			}
-			for _, k := range []gen.Kind{gen.Normal, gen.Disordered, gen.AllowedLate, gen.TooLate, gen.Future} {
+			for _, k := range []gen.Kind{gen.Normal, gen.Disordered, gen.AllowedLate, gen.TooLate, gen.Future, gen.Skewed} {
 				if counts[k] == 0 {
 					t.Errorf("no %s messages", k)
 				}
@@ -350,6 +354,7 @@ func TestOutcomesUnderWatermark(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := gen.DefaultConfig()
+			cfg.Skewed = 0.01
 			tc.mod(&cfg)
 			const maxFuture = 10 * time.Minute
 			ooo, al, w := cfg.OutOfOrderness, cfg.AllowedLateness, cfg.Window
@@ -390,8 +395,13 @@ func TestOutcomesUnderWatermark(t *testing.T) {
 							outcome = "late_accepted"
 						}
 						p.counted[id] = true
-						if !p.started || et.After(p.maxTime) {
-							p.maxTime, p.started = et, true
+						// The skew cap: W never passes the record timestamp.
+						vouched := et
+						if m.ProducedAt.Before(vouched) {
+							vouched = m.ProducedAt
+						}
+						if !p.started || vouched.After(p.maxTime) {
+							p.maxTime, p.started = vouched, true
 						}
 					}
 				}
@@ -411,6 +421,7 @@ func TestOutcomesUnderWatermark(t *testing.T) {
 				gen.Duplicate:   "duplicate",
 				gen.Oversized:   oversized,
 				gen.Future:      "future_event",
+				gen.Skewed:      "counted",
 			}
 			for k, outs := range outcomes {
 				if k == gen.Malformed {

@@ -23,7 +23,9 @@ func Transient(err error) bool {
 	}
 	var kerr kafka.Error
 	if errors.As(err, &kerr) {
-		return kerr.Temporary()
+		// kafka-go's Client reports a broker it cannot dial as Broker Not
+		// Available (not Temporary in kafka-go): the broker is not up yet.
+		return kerr.Temporary() || kerr == kafka.BrokerNotAvailable
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||

@@ -25,6 +25,8 @@ func TestTransient(t *testing.T) {
 		{kafka.GroupCoordinatorNotAvailable, true},
 		{kafka.GroupLoadInProgress, true},
 		{kafka.RequestTimedOut, true},
+		// What kafka-go's Client returns for a broker it cannot dial:
+		{fmt.Errorf("kafka.(*Client).CreateTopics: %w", kafka.BrokerNotAvailable), true},
 		{kafka.UnknownTopicOrPartition, true}, // just created: see the doc comment
 		{kafka.MessageSizeTooLarge, false},
 		{kafka.TopicAuthorizationFailed, false},

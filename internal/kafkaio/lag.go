@@ -39,19 +39,9 @@ func (l PartitionLag) Seconds(now time.Time) float64 {
 // no member of the group to be alive: a dead consumer's lag keeps growing
 // here while its own gauges stand still.
 func GroupLag(ctx context.Context, c *kafka.Client, group, topic string, partitions []int) ([]PartitionLag, error) {
-	res, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: partitions}})
+	committed, err := CommittedOffsets(ctx, c, group, topic, partitions)
 	if err != nil {
-		return nil, fmt.Errorf("committed offsets of group %s: %w", group, err)
-	}
-	if res.Error != nil {
-		return nil, fmt.Errorf("committed offsets of group %s: %w", group, res.Error)
-	}
-	committed := map[int]int64{}
-	for _, p := range res.Topics[topic] {
-		if p.Error != nil {
-			return nil, fmt.Errorf("committed offset of group %s on %s/%d: %w", group, topic, p.Partition, p.Error)
-		}
-		committed[p.Partition] = p.CommittedOffset
+		return nil, err
 	}
 	spans, err := ListSpans(ctx, c, topic, partitions, time.Time{})
 	if err != nil {
@@ -59,10 +49,7 @@ func GroupLag(ctx context.Context, c *kafka.Client, group, topic string, partiti
 	}
 	out := make([]PartitionLag, len(spans))
 	for i, s := range spans {
-		l := PartitionLag{Partition: s.Partition, Committed: -1, End: s.End}
-		if off, ok := committed[s.Partition]; ok && off >= 0 {
-			l.Committed = off
-		}
+		l := PartitionLag{Partition: s.Partition, Committed: committed[s.Partition], End: s.End}
 		next := max(l.Committed, s.First)
 		l.Messages = max(s.End-next, 0)
 		if l.Messages > 0 {
@@ -71,6 +58,31 @@ func GroupLag(ctx context.Context, c *kafka.Client, group, topic string, partiti
 			}
 		}
 		out[i] = l
+	}
+	return out, nil
+}
+
+// CommittedOffsets returns group's committed offset on each of the given
+// partitions of topic; -1 where it committed nothing.
+func CommittedOffsets(ctx context.Context, c *kafka.Client, group, topic string, partitions []int) (map[int]int64, error) {
+	res, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: partitions}})
+	if err == nil {
+		err = res.Error
+	}
+	if err != nil {
+		return nil, fmt.Errorf("committed offsets of group %s: %w", group, err)
+	}
+	out := make(map[int]int64, len(partitions))
+	for _, p := range partitions {
+		out[p] = -1
+	}
+	for _, p := range res.Topics[topic] {
+		if p.Error != nil {
+			return nil, fmt.Errorf("committed offset of group %s on %s/%d: %w", group, topic, p.Partition, p.Error)
+		}
+		if p.CommittedOffset >= 0 {
+			out[p.Partition] = p.CommittedOffset
+		}
 	}
 	return out, nil
 }

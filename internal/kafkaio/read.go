@@ -31,11 +31,17 @@ func ReadToEnd(ctx context.Context, brokers []string, topic string, fn func(kafk
 // ReadPartitionToEnd calls fn for each message of one partition up to its
 // end offset as of the call.
 func ReadPartitionToEnd(ctx context.Context, brokers []string, topic string, partition int, fn func(kafka.Message) error) error {
+	return ReadPartitionFrom(ctx, brokers, topic, partition, 0, fn)
+}
+
+// ReadPartitionFrom is ReadPartitionToEnd from offset from on (or the first
+// offset, if that is later).
+func ReadPartitionFrom(ctx context.Context, brokers []string, topic string, partition int, from int64, fn func(kafka.Message) error) error {
 	first, last, err := Offsets(ctx, brokers, topic, partition)
 	if err != nil {
 		return err
 	}
-	return ReadRange(ctx, brokers, topic, partition, first, last, fn)
+	return ReadRange(ctx, brokers, topic, partition, max(first, from), last, fn)
 }
 
 // Offsets returns the first and the end (next) offset of a partition.

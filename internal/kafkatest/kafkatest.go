@@ -15,7 +15,10 @@ import (
 )
 
 // Start runs a one-broker cluster on loopback for the test's lifetime and
-// creates the default topics with the given partition count.
+// creates the default topics with the given partition count. The topics
+// keep records for ten years: tests produce logs whose event clock (the
+// record timestamps) starts at gen.DefaultStart, and the producer refuses
+// a topic that would delete them.
 func Start(t testing.TB, partitions int) ([]string, topic.Names) {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
@@ -27,7 +30,7 @@ func Start(t testing.TB, partitions int) ([]string, topic.Names) {
 	topics := topic.Defaults()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := kafkaio.CreateTopics(ctx, brokers, topic.Specs(topics, partitions, time.Hour)); err != nil {
+	if _, err := kafkaio.CreateTopics(ctx, brokers, topic.Specs(topics, partitions, 87600*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	return brokers, topics

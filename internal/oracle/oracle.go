@@ -16,7 +16,7 @@ import (
 // Config holds the window and validation parameters of one run.
 type Config struct {
 	WindowMs          int64 // tumbling window size; must be > 0
-	OutOfOrdernessMs  int64 // subtracted from the highest counted event time to get the watermark
+	OutOfOrdernessMs  int64 // subtracted from the highest min(event_time, record timestamp) of counted events to get the watermark
 	AllowedLatenessMs int64 // how long after window end an event is still applied
 	MaxEventBytes     int   // values longer than this are "oversized"
 	MaxFutureMs       int64 // allowed skew of event_time ahead of the message timestamp
@@ -39,7 +39,7 @@ func DefaultConfig() Config {
 type Message struct {
 	Offset      int64
 	Value       []byte
-	TimestampMs int64 // the message's Kafka timestamp (Unix ms); offline mode passes the wall clock
+	TimestampMs int64 // the record timestamp (Unix ms): the Kafka timestamp; offline mode passes --now
 	Replay      bool  // re-injected from the dead-letter queue (dlq replay)
 }
 
@@ -105,16 +105,19 @@ func Run(cfg Config, partition int32, msgs []Message) Result {
 	}
 	res := Result{Final: map[string][]byte{}}
 	windows := map[int64]*window{}
-	var counted []event // every counted event, for recomputing the watermark
+	// For every counted event, the time it vouches for: its event_time, but
+	// never later than the moment the record carrying it was written (the
+	// skew cap of docs/semantics.md).
+	var vouched []int64
 
 	// watermark recomputes W from scratch; ok is false while W is −∞.
 	watermark := func() (w int64, ok bool) {
-		for i, e := range counted {
-			if i == 0 || e.timeMs > w {
-				w = e.timeMs
+		for i, t := range vouched {
+			if i == 0 || t > w {
+				w = t
 			}
 		}
-		if len(counted) == 0 {
+		if len(vouched) == 0 {
 			return 0, false
 		}
 		return w - cfg.OutOfOrdernessMs, true
@@ -167,7 +170,11 @@ func Run(cfg Config, partition int32, msgs []Message) Result {
 				break
 			}
 			res.Counted++
-			counted = append(counted, ev)
+			if m.TimestampMs < ev.timeMs {
+				vouched = append(vouched, m.TimestampMs)
+			} else {
+				vouched = append(vouched, ev.timeMs)
+			}
 			if win == nil {
 				win = &window{start: start}
 				windows[start] = win

@@ -44,8 +44,10 @@ func adversarialLog(rng *rand.Rand, n int, cfg window.Config) []oracle.Message {
 			t = window.Config{SizeMs: cfg.SizeMs}.WindowStart(clock) - rng.Int64N(3)*cfg.SizeMs
 		case r < 86: // just past the future bound
 			t = ts + 600_001 + rng.Int64N(1000)
-		case r < 87 && rng.IntN(4) == 0: // exactly at it: accepted, and W jumps
+		case r < 87 && rng.IntN(4) == 0: // exactly at it: accepted, W moves only to ts
 			t = ts + 600_000
+		case r < 91: // skewed but valid: ahead of its record, within the bound
+			t = ts + 1 + rng.Int64N(600_000)
 		default:
 			t = clock - rng.Int64N(10*cfg.SizeMs)
 		}
@@ -106,6 +108,7 @@ type run struct {
 	emissions [][]byte
 	dead      []*deadletter.Letter
 	outcomes  map[Outcome]int
+	each      []Outcome // per message
 }
 
 // runEngine drives the real pipeline, snapshotting and restoring the engine
@@ -149,7 +152,9 @@ func runEngineFlushing(t *testing.T, cfg window.Config, msgs []oracle.Message, r
 		if m.Replay {
 			msg.ReplayCount = 1
 		}
-		r.outcomes[p.Process(&msg, emit, dead)]++
+		o := p.Process(&msg, emit, dead)
+		r.outcomes[o]++
+		r.each = append(r.each, o)
 	}
 	p.Engine.Flush(emit)
 	return r
@@ -163,7 +168,7 @@ func TestEngineMatchesOracle(t *testing.T) {
 	if testing.Short() {
 		seeds = 40
 	}
-	totalEmissions, totalRevisions, totalLate, totalDup := 0, 0, 0, 0
+	totalEmissions, totalRevisions, totalLate, totalDup, totalCapped := 0, 0, 0, 0, 0
 	for seed := 1; seed <= seeds; seed++ {
 		rng := rand.New(rand.NewPCG(uint64(seed), 7))
 		cfg := window.Config{
@@ -217,6 +222,7 @@ func TestEngineMatchesOracle(t *testing.T) {
 		totalEmissions += len(got.emissions)
 		totalLate += got.outcomes[Outcome(event.LateEvent)]
 		totalDup += got.outcomes[Duplicate]
+		totalCapped += cappedEvents(msgs, got.each)
 		for _, e := range got.emissions {
 			if !strings.Contains(string(e), `"revision":1,`) {
 				totalRevisions++
@@ -224,10 +230,24 @@ func TestEngineMatchesOracle(t *testing.T) {
 		}
 	}
 	// The generator must actually exercise what we claim to test.
-	if totalRevisions == 0 || totalLate == 0 || totalDup == 0 {
-		t.Fatalf("weak test data: %d emissions, %d upserts, %d late, %d duplicates", totalEmissions, totalRevisions, totalLate, totalDup)
+	if totalRevisions == 0 || totalLate == 0 || totalDup == 0 || totalCapped == 0 {
+		t.Fatalf("weak test data: %d emissions, %d upserts, %d late, %d duplicates, %d skewed counted", totalEmissions, totalRevisions, totalLate, totalDup, totalCapped)
 	}
-	t.Logf("%d seeds: %d emissions, %d upsert revisions, %d late dead letters, %d duplicates", seeds, totalEmissions, totalRevisions, totalLate, totalDup)
+	t.Logf("%d seeds: %d emissions, %d upsert revisions, %d late dead letters, %d duplicates, %d counted events ahead of their record",
+		seeds, totalEmissions, totalRevisions, totalLate, totalDup, totalCapped)
+}
+
+// cappedEvents counts the counted events whose event_time is ahead of their
+// record timestamp: the ones the skew cap holds back.
+func cappedEvents(msgs []oracle.Message, outcomes []Outcome) int {
+	n := 0
+	var ev event.Event
+	for i, m := range msgs {
+		if outcomes[i] == Counted && event.Parse(m.Value, m.TimestampMs, event.Limits{MaxEventBytes: 400, MaxFutureMs: 600_000}, &ev) == nil && ev.TimeMs > m.TimestampMs {
+			n++
+		}
+	}
+	return n
 }
 
 // TestGracefulRestartsKeepFinalNumbers: shutdown flushes at random points

@@ -7,6 +7,7 @@ package pipeline
 import (
 	"time"
 
+	"github.com/streamlab/streamlab/internal/aggregate"
 	"github.com/streamlab/streamlab/internal/deadletter"
 	"github.com/streamlab/streamlab/internal/event"
 	"github.com/streamlab/streamlab/internal/window"
@@ -19,10 +20,14 @@ type Message struct {
 	Offset    int64
 	Key       []byte
 	Value     []byte
-	// RefMs is the reference clock for future_event: the Kafka timestamp,
-	// or the wall clock offline.
+	// RefMs is the record timestamp: the Kafka timestamp, or offline the
+	// run's --now. future_event compares event_time with it, and a counted
+	// event moves the watermark by at most it (docs/semantics.md).
 	RefMs       int64
 	ReplayCount int
+	// Headers are the record's own headers; a dead letter keeps them but
+	// its dlq.* ones (deadletter.OwnHeaders).
+	Headers []deadletter.Header
 }
 
 // Outcome is the single outcome of a message: "counted", "duplicate" or a
@@ -40,7 +45,13 @@ type Partition struct {
 	Engine *window.Engine
 	Limits event.Limits
 	Now    func() time.Time // failed_at of dead letters
-	ev     event.Event
+	// Observer is told every outcome, emission and flush; nil means none.
+	Observer Observer
+
+	ev       event.Event
+	sink     window.Emit // the caller's emit during Process or Flush
+	observed window.Emit // p.observe, bound once
+	emitted  int         // emissions since the last reset, for OnFlush
 }
 
 // NewPartition returns a processor with a fresh engine.
@@ -55,9 +66,17 @@ func NewPartition(cfg window.Config, lim event.Limits, partition int32) (*Partit
 // Process decides the outcome of m, emitting aggregates through emit and
 // the dead letter, if any, through dead.
 func (p *Partition) Process(m *Message, emit window.Emit, dead func(*deadletter.Letter)) Outcome {
+	o := p.process(m, p.wrap(emit), dead)
+	if p.Observer != nil {
+		p.Observer.OnMessage(m, o)
+	}
+	return o
+}
+
+func (p *Partition) process(m *Message, emit window.Emit, dead func(*deadletter.Letter)) Outcome {
 	rej := event.Parse(m.Value, m.RefMs, p.Limits, &p.ev)
 	if rej == nil {
-		switch p.Engine.Apply(&p.ev, m.ReplayCount > 0, emit) {
+		switch p.Engine.Apply(&p.ev, window.Source{TimestampMs: m.RefMs, Replay: m.ReplayCount > 0}, emit) {
 		case window.Counted:
 			return Counted
 		case window.Duplicate:
@@ -69,9 +88,38 @@ func (p *Partition) Process(m *Message, emit window.Emit, dead func(*deadletter.
 		Reason: rej.Reason, Error: rej.Detail,
 		Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
 		FailedAt: p.Now().UTC(), EventTimeMs: rej.TimeMs, HasEventTime: rej.HasTime,
-		ReplayCount: m.ReplayCount, Key: m.Key, Value: m.Value,
+		ReplayCount: m.ReplayCount, Key: m.Key, Value: m.Value, RawHeaders: deadletter.OwnHeaders(m.Headers),
 	})
 	return Outcome(rej.Reason)
+}
+
+// Flush publishes every window the watermark has not passed yet (end of
+// input or graceful shutdown; see window.Engine.Flush) and reports it.
+func (p *Partition) Flush(emit window.Emit) {
+	p.emitted = 0
+	p.Engine.Flush(p.wrap(emit))
+	if p.Observer != nil {
+		p.Observer.OnFlush(p.Engine.Partition(), p.emitted)
+	}
+}
+
+// wrap routes the engine's emissions through the observer. The bound method
+// value is made once, so wrapping costs no allocation per message.
+func (p *Partition) wrap(emit window.Emit) window.Emit {
+	if p.Observer == nil {
+		return emit
+	}
+	if p.observed == nil {
+		p.observed = p.observe
+	}
+	p.sink = emit
+	return p.observed
+}
+
+func (p *Partition) observe(r *aggregate.Record) {
+	p.emitted++
+	p.Observer.OnEmit(p.Engine.Partition(), emitKind(r.Revision))
+	p.sink(r)
 }
 
 func (p *Partition) lateRejection(replay bool) *event.Rejection {

@@ -69,6 +69,18 @@ func (o Outcome) String() string {
 	return "unknown"
 }
 
+// Source is what the engine needs of the record that carried an event.
+type Source struct {
+	// TimestampMs is the record timestamp: the Kafka timestamp, or offline
+	// the run's --now. A counted event moves the watermark only as far as
+	// min(event_time, TimestampMs), so one device with a clock running ahead
+	// (within the future bound) cannot make the on-time events after it late.
+	TimestampMs int64
+	// Replay marks an event re-injected from the dead-letter queue: it may
+	// upsert a window kept for replay, and as a duplicate it changes nothing.
+	Replay bool
+}
+
 // Emit receives each emission. The record is freshly built and owned by the
 // receiver.
 type Emit func(*aggregate.Record)
@@ -78,7 +90,7 @@ type Engine struct {
 	cfg       Config
 	partition int32
 	hasMax    bool
-	maxTime   int64 // highest event_time among counted events
+	maxTime   int64 // highest min(event_time, record timestamp) among counted events
 	windows   map[int64]*win
 	pending   []int64 // starts of windows the watermark has not passed yet, ascending
 	retained  []int64 // starts of fired windows still accepting late or replayed events, ascending
@@ -128,12 +140,11 @@ func (e *Engine) IsLate(t int64, replay bool) bool {
 
 // Apply runs outcomes 6-8 for a validated event and emits every record the
 // event causes, in order: the updated window if the watermark had already
-// passed it (fired),
-// then every window the advanced watermark closes, oldest first. replay
-// marks an event re-injected from the dead-letter queue: it may upsert a
-// window kept for replay, and when it is a duplicate it changes nothing at
-// all (replaying the same dead letters twice is a no-op).
-func (e *Engine) Apply(ev *event.Event, replay bool, emit Emit) Outcome {
+// passed it (fired), then every window the advanced watermark closes,
+// oldest first. A replayed duplicate changes nothing at all (replaying the
+// same dead letters twice is a no-op).
+func (e *Engine) Apply(ev *event.Event, src Source, emit Emit) Outcome {
+	replay := src.Replay
 	if e.IsLate(ev.TimeMs, replay) {
 		return Late
 	}
@@ -159,8 +170,8 @@ func (e *Engine) Apply(ev *event.Event, replay bool, emit Emit) Outcome {
 		w.lateAccepted++
 	}
 	e.changed(w, emit)
-	if !e.hasMax || ev.TimeMs > e.maxTime {
-		e.hasMax, e.maxTime = true, ev.TimeMs
+	if t := min(ev.TimeMs, src.TimestampMs); !e.hasMax || t > e.maxTime {
+		e.hasMax, e.maxTime = true, t
 	}
 	e.advance(emit)
 	return Counted

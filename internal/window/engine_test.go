@@ -2,6 +2,7 @@ package window
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -10,6 +11,13 @@ import (
 )
 
 const noon = int64(1_767_268_800_000) // 2026-01-01T12:00:00Z
+
+// written and replayed are records whose timestamp is far after every event
+// here, so the skew cap never bites (TestSkewCap tests it).
+var (
+	written  = Source{TimestampMs: math.MaxInt64}
+	replayed = Source{TimestampMs: math.MaxInt64, Replay: true}
+)
 
 func ev(id byte, secs int64, typ event.Type) *event.Event {
 	e := &event.Event{Type: typ, TimeMs: noon + secs*1000, UserID: []byte(fmt.Sprintf("u%d", id%3)), SessionID: []byte(fmt.Sprintf("s%d", id%4))}
@@ -63,7 +71,7 @@ func TestWorkedTimeline(t *testing.T) {
 		{ev(9, 201, event.PageView), Duplicate, ""}, // duplicate in an open window: no emission
 	}
 	for i, s := range steps {
-		if got := e.Apply(s.ev, false, c.emit); got != s.outcome {
+		if got := e.Apply(s.ev, written, c.emit); got != s.outcome {
 			t.Fatalf("step %d: outcome %v, want %v", i, got, s.outcome)
 		}
 		if got := c.take(); got != s.emitted {
@@ -83,7 +91,7 @@ func TestRecordContents(t *testing.T) {
 	e, _ := New(DefaultConfig(), 7)
 	var c collector
 	for i, typ := range []event.Type{event.PageView, event.ProductView, event.ProductView, event.AddToCart, event.CheckoutStarted, event.OrderPlaced, event.OrderPlaced, event.PaymentFailed, event.OrderRefunded} {
-		e.Apply(ev(byte(i), int64(i), typ), false, c.emit)
+		e.Apply(ev(byte(i), int64(i), typ), written, c.emit)
 	}
 	e.Flush(c.emit)
 	if len(c.recs) != 1 {
@@ -118,7 +126,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestRestoreRejectsOtherSettings(t *testing.T) {
 	e, _ := New(DefaultConfig(), 0)
-	e.Apply(ev(1, 1, event.PageView), false, func(*aggregate.Record) {})
+	e.Apply(ev(1, 1, event.PageView), written, func(*aggregate.Record) {})
 	snap, err := e.Snapshot()
 	if err != nil {
 		t.Fatal(err)
@@ -141,25 +149,25 @@ func TestReplayUpsertsRetainedWindow(t *testing.T) {
 	cfg.ReplayRetentionMs = 10 * 60_000
 	e, _ := New(cfg, 0)
 	var c collector
-	e.Apply(ev(1, 10, event.PageView), false, c.emit)
-	e.Apply(ev(2, 400, event.PageView), false, c.emit) // W = 12:06:35: [12:00] is past its lateness
+	e.Apply(ev(1, 10, event.PageView), written, c.emit)
+	e.Apply(ev(2, 400, event.PageView), written, c.emit) // W = 12:06:35: [12:00] is past its lateness
 	c.take()
 	late := ev(3, 20, event.OrderPlaced)
-	if got := e.Apply(late, false, c.emit); got != Late {
+	if got := e.Apply(late, written, c.emit); got != Late {
 		t.Fatalf("ordinary late event: %v", got)
 	}
-	if got := e.Apply(late, true, c.emit); got != Counted {
+	if got := e.Apply(late, replayed, c.emit); got != Counted {
 		t.Fatalf("replayed late event: %v", got)
 	}
 	if got := c.take(); got != "12:00 r2 e2 late1 dup0" {
 		t.Fatalf("replay emitted %q", got)
 	}
-	if got := e.Apply(late, true, c.emit); got != Duplicate || c.take() != "" {
+	if got := e.Apply(late, replayed, c.emit); got != Duplicate || c.take() != "" {
 		t.Fatalf("second replay: %v, emitted something", got)
 	}
-	e.Apply(ev(4, 60*14, event.PageView), false, c.emit) // W = 12:13:55 ≥ 12:01 + 2 + 10 min
+	e.Apply(ev(4, 60*14, event.PageView), written, c.emit) // W = 12:13:55 ≥ 12:01 + 2 + 10 min
 	c.take()
-	if got := e.Apply(ev(5, 30, event.PageView), true, c.emit); got != Late {
+	if got := e.Apply(ev(5, 30, event.PageView), replayed, c.emit); got != Late {
 		t.Fatalf("replay beyond the retention: %v", got)
 	}
 }
@@ -170,7 +178,7 @@ func TestReplayUpsertsRetainedWindow(t *testing.T) {
 func TestFlushIsNotTheWatermark(t *testing.T) {
 	e, _ := New(DefaultConfig(), 0)
 	var c collector
-	e.Apply(ev(1, 10, event.PageView), false, c.emit)
+	e.Apply(ev(1, 10, event.PageView), written, c.emit)
 	e.Flush(c.emit)
 	if got := c.take(); got != "12:00 r1 e1 late0 dup0" {
 		t.Fatalf("flush emitted %q", got)
@@ -181,19 +189,19 @@ func TestFlushIsNotTheWatermark(t *testing.T) {
 	}
 	snap, _ := e.Snapshot()
 	e, _ = Restore(DefaultConfig(), 0, snap)
-	e.Apply(ev(2, 20, event.PageView), false, c.emit) // the window is still open: not late
-	e.Apply(ev(1, 10, event.PageView), false, c.emit) // a duplicate in an open window: no emission
+	e.Apply(ev(2, 20, event.PageView), written, c.emit) // the window is still open: not late
+	e.Apply(ev(1, 10, event.PageView), written, c.emit) // a duplicate in an open window: no emission
 	if got := c.take(); got != "" {
 		t.Fatalf("events into a flushed open window emitted %q", got)
 	}
-	e.Apply(ev(3, 70, event.PageView), false, c.emit) // W = 12:01:05: fires with everything
+	e.Apply(ev(3, 70, event.PageView), written, c.emit) // W = 12:01:05: fires with everything
 	if got := c.take(); got != "12:00 r2 e2 late0 dup1" {
 		t.Fatalf("fire after restart emitted %q", got)
 	}
 	// A flushed window the watermark passes without news is not emitted again.
 	e.Flush(c.emit)
 	c.take()
-	e.Apply(ev(4, 200, event.PageView), false, c.emit)
+	e.Apply(ev(4, 200, event.PageView), written, c.emit)
 	if got := c.take(); got != "" {
 		t.Fatalf("unchanged flushed window emitted again: %q", got)
 	}
@@ -205,7 +213,7 @@ func TestRevenueNeverWraps(t *testing.T) {
 	for i := byte(1); i <= 3; i++ {
 		x := ev(i, int64(i), event.OrderPlaced)
 		x.AmountMinor = 1<<62 + 1
-		e.Apply(x, false, c.emit)
+		e.Apply(x, written, c.emit)
 	}
 	e.Flush(c.emit)
 	if got := c.recs[0].RevenueMinor["EUR"]; got != 1<<63-1 {
