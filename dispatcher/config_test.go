@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -179,5 +180,18 @@ func TestGrafanaLinks(t *testing.T) {
 	}
 	if grafanaLinker("") != nil {
 		t.Error("no base, no links")
+	}
+}
+
+// dispatcher/README.md states every rule with the numbers the code runs with.
+func TestReadmeStatesTheRules(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range DefaultConfig().Rules.Describe() {
+		if !strings.Contains(string(b), "- "+line+"\n") {
+			t.Errorf("README.md does not state:\n%s", line)
+		}
 	}
 }

@@ -153,9 +153,9 @@ func (c Config) Describe() []string {
 	pct := func(f float64) string { return trimFloat(100*f) + " %" }
 	return []string{
 		fmt.Sprintf("dlq_spike/<malformed|oversized|future_event>: dead letters of one kind (malformed = invalid_json + unsupported_schema + schema_violation; replays and redeliveries not counted) in a %s bucket of dlq.failed_at, as a share of the input processed in it: fires above %d dead letters and %s× the median share of the last %d buckets with traffic; judged after %d such buckets",
-			c.DLQBucket, c.DLQSpikeFloor, trimFloat(c.DLQSpikeMultiple), c.BaselineWindows, c.WarmupBuckets),
+			short(c.DLQBucket), c.DLQSpikeFloor, trimFloat(c.DLQSpikeMultiple), c.BaselineWindows, c.WarmupBuckets),
 		fmt.Sprintf("late_surge/all: late_event dead letters (events past the allowed lateness, lost until replayed) in a %s bucket, as a share of the input: fires above %d and %s× the median share of the last %d buckets with traffic; judged after %d such buckets",
-			c.DLQBucket, c.LateFloor, trimFloat(c.LateMultiple), c.BaselineWindows, c.WarmupBuckets),
+			short(c.DLQBucket), c.LateFloor, trimFloat(c.LateMultiple), c.BaselineWindows, c.WarmupBuckets),
 		fmt.Sprintf("revenue_drop/<currency>: the newest settled window's revenue below min(median − %s × 1.4826 × MAD, median × %s) of up to %d trailing windows; judged with at least %d of them",
 			trimFloat(c.RevenueMADK), trimFloat(1-c.RevenueMinDrop), c.BaselineWindows, c.RevenueMinHistory),
 		fmt.Sprintf("revenue_zero/all: no revenue in the newest settled window with at least %d events, after sales in a trailing window; judged with at least %d trailing windows",
@@ -165,7 +165,7 @@ func (c Config) Describe() []string {
 		fmt.Sprintf("pipeline_stall/all: the newest window_end has not advanced for %d window lengths, measured from the Kafka timestamp of its first record; judged once an aggregate exists",
 			c.StallWindows),
 		fmt.Sprintf("windows settle %s after their first record; state rebuilt from the last %s of the topics at start",
-			settleText(c.SettleDelay), c.Lookback),
+			settleText(c.SettleDelay), short(c.Lookback)),
 	}
 }
 
@@ -173,5 +173,5 @@ func settleText(d time.Duration) string {
 	if d == 0 {
 		return "one window length"
 	}
-	return d.String()
+	return short(d)
 }

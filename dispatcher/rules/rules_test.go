@@ -643,6 +643,7 @@ func TestFormats(t *testing.T) {
 		{pct(0.123), "12.3 %"}, {pct(0.001), "0.10 %"}, {pct(0), "0.0 %"}, {pct(1), "100.0 %"},
 		{money("EUR", 123456), "EUR 1,234.56"}, {money("JPY", 1234567), "JPY 1,234,567"},
 		{money("KWD", 1500), "KWD 1.500"}, {money("USD", 5), "USD 0.05"}, {money("EUR", -250), "EUR -2.50"},
+		{short(time.Minute), "1m"}, {short(90 * time.Minute), "1h30m"}, {short(2 * time.Hour), "2h"}, {short(2 * time.Second), "2s"},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)

@@ -86,3 +86,15 @@ func clock(t time.Time) string { return t.UTC().Format("15:04:05") }
 
 // stamp shows a date and time in UTC, for evidence that may be old.
 func stamp(t time.Time) string { return t.UTC().Format(time.DateTime) }
+
+// short shows a duration without zero units: 1m, 30m, 1h30m, 2s.
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
