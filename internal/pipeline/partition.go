@@ -73,13 +73,16 @@ func (p *Partition) Process(m *Message, emit window.Emit, dead func(*deadletter.
 func (p *Partition) process(m *Message, emit window.Emit, dead func(*deadletter.Letter)) Outcome {
 	rej := event.Parse(m.Value, m.RefMs, p.Limits, &p.ev)
 	if rej == nil {
-		switch p.Engine.Apply(&p.ev, window.Source{TimestampMs: m.RefMs, Replay: m.ReplayCount > 0}, emit) {
+		switch p.Engine.Apply(&p.ev, window.Source{Offset: m.Offset, TimestampMs: m.RefMs, Replay: m.ReplayCount > 0}, emit) {
 		case window.Counted:
 			return Counted
 		case window.Duplicate:
 			return Duplicate
 		}
 		rej = p.lateRejection(m.ReplayCount > 0)
+	} else {
+		// Coalescing ranges are counted in offsets, whatever the records hold.
+		p.Engine.Skip(m.Offset, emit)
 	}
 	dead(&deadletter.Letter{
 		Reason: rej.Reason, Error: rej.Detail,
