@@ -101,17 +101,13 @@ func Run(ctx context.Context, cfg Config, in io.Reader, aggOut, dlqOut io.Writer
 		dw = bufio.NewWriterSize(dlqOut, 256<<10)
 	}
 	var werr error
-	emit := func(r *aggregate.Record) {
+	var buf []byte // reused for every aggregate line
+	emit := func(v *aggregate.View) {
 		if werr != nil {
 			return
 		}
-		b, err := r.Marshal()
-		if err != nil {
-			werr = err
-			return
-		}
-		b = append(b, '\n')
-		if _, err := aw.Write(b); err != nil {
+		buf = append(v.AppendJSON(buf[:0]), '\n')
+		if _, err := aw.Write(buf); err != nil {
 			werr = fmt.Errorf("write aggregates: %w", err)
 		}
 	}

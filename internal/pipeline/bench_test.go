@@ -35,7 +35,7 @@ func benchmarkPipeline(b *testing.B, chaos bool) {
 	for _, m := range msgs {
 		bytes += int64(len(m.Value))
 	}
-	emit := func(*aggregate.Record) {}
+	emit := func(*aggregate.View) {}
 	dead := func(*deadletter.Letter) {}
 	b.SetBytes(bytes / int64(len(msgs)))
 	b.ReportAllocs()

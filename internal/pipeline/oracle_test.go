@@ -150,13 +150,7 @@ func runEngineFlushing(t *testing.T, cfg window.Config, msgs []oracle.Message, r
 		t.Fatal(err)
 	}
 	r := run{outcomes: map[Outcome]int{}}
-	emit := func(rec *aggregate.Record) {
-		b, err := rec.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.emissions = append(r.emissions, b)
-	}
+	emit := func(v *aggregate.View) { r.emissions = append(r.emissions, v.AppendJSON(nil)) }
 	dead := func(l *deadletter.Letter) { r.dead = append(r.dead, l) }
 	for i, m := range msgs {
 		if flushAt[i] {

@@ -116,7 +116,7 @@ func (p *Partition) wrap(emit window.Emit) window.Emit {
 	return p.observed
 }
 
-func (p *Partition) observe(r *aggregate.Record) {
+func (p *Partition) observe(r *aggregate.View) {
 	p.emitted++
 	p.Observer.OnEmit(p.Engine.Partition(), emitKind(r.Revision))
 	p.sink(r)

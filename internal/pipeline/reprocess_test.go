@@ -49,13 +49,7 @@ func crashyRun(t *testing.T, rng *rand.Rand, cfg window.Config, msgs []oracle.Me
 	}
 	var out [][]byte
 	dead := map[int64]string{}
-	emit := func(r *aggregate.Record) {
-		b, err := r.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, b)
-	}
+	emit := func(v *aggregate.View) { out = append(out, v.AppendJSON(nil)) }
 	deadFn := func(l *deadletter.Letter) { dead[l.Offset] = string(l.Reason) }
 	var snap []byte // nil: no checkpoint yet, restart from scratch
 	cpIndex, crashes := 0, 0

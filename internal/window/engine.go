@@ -49,9 +49,9 @@ type Source struct {
 	Replay bool
 }
 
-// Emit receives each emission. The record is freshly built and owned by the
-// receiver.
-type Emit func(*aggregate.Record)
+// Emit receives each emission. The view is only valid during the call (the
+// engine reuses it): encode it (AppendJSON) or copy it (Record) to keep it.
+type Emit func(*aggregate.View)
 
 // Engine holds one partition's state.
 //
@@ -73,6 +73,7 @@ type Engine struct {
 	retained []int64
 	rangeEnd int64 // first offset of the next coalescing range; MinInt64 before the first record
 	changes  int   // fired windows with a change not published yet
+	scratch  aggregate.View
 }
 
 // New returns an empty engine for one source partition. A zero
@@ -266,7 +267,7 @@ func (e *Engine) forget() {
 func (e *Engine) publish(w *win, emit Emit) {
 	w.revision++
 	w.dirty = false
-	emit(e.record(w))
+	emit(e.view(w))
 }
 
 func insertSorted(s []int64, v int64) []int64 {

@@ -46,7 +46,7 @@ func ev(id byte, secs int64, typ event.Type) *event.Event {
 
 type collector struct{ recs []*aggregate.Record }
 
-func (c *collector) emit(r *aggregate.Record) { c.recs = append(c.recs, r) }
+func (c *collector) emit(v *aggregate.View) { c.recs = append(c.recs, v.Record()) }
 
 func (c *collector) take() string {
 	var s []string
@@ -96,7 +96,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestRestoreRejectsOtherSettings(t *testing.T) {
 	e, _ := New(DefaultConfig(), 0)
-	e.Apply(ev(1, 1, event.PageView), written, func(*aggregate.Record) {})
+	e.Apply(ev(1, 1, event.PageView), written, func(*aggregate.View) {})
 	snap, err := e.Snapshot()
 	if err != nil {
 		t.Fatal(err)

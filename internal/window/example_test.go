@@ -25,7 +25,7 @@ func ExampleEngine() {
 	noon := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	hms := func(ms int64) string { return time.UnixMilli(ms).UTC().Format("15:04:05") }
 	var emitted []string
-	emit := func(r *aggregate.Record) {
+	emit := func(r *aggregate.View) {
 		emitted = append(emitted, fmt.Sprintf("    emit [%s] rev %d: events %d, late_accepted %d, duplicates %d",
 			r.WindowStart[11:16], r.Revision, r.Events, r.LateAccepted, r.Duplicates))
 	}

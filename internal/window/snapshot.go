@@ -58,7 +58,7 @@ func (e *Engine) Snapshot() ([]byte, error) {
 		sw := snapWindow{
 			Start: w.start, Fired: w.fired, Dirty: w.dirty, Revision: w.revision, Events: w.events,
 			ByType: w.byType[:], Sessions: w.sessions, ProductViews: w.productViews,
-			Revenue: currencyMap(w.revenue), Refunded: currencyMap(w.refunded),
+			Revenue: w.revenue.asMap(), Refunded: w.refunded.asMap(),
 			LateAccepted: w.lateAccepted, Duplicates: w.duplicates,
 			Users: make([]string, 0, len(w.users)), IDs: make([]byte, 0, 16*len(w.ids)),
 		}
@@ -133,12 +133,12 @@ func Restore(cfg Config, partition int32, b []byte) (*Engine, error) {
 			w.ids[[16]byte(sw.IDs[i:i+16])] = struct{}{}
 		}
 		for k, v := range sw.ProductViews {
-			w.productViews[k] = v
+			w.addProductViews([]byte(k), v)
 		}
-		if err := fillCurrency(w.revenue, sw.Revenue); err != nil {
+		if err := fillCurrency(&w.revenue, sw.Revenue); err != nil {
 			return nil, fmt.Errorf("restore partition %d: %w", partition, err)
 		}
-		if err := fillCurrency(w.refunded, sw.Refunded); err != nil {
+		if err := fillCurrency(&w.refunded, sw.Refunded); err != nil {
 			return nil, fmt.Errorf("restore partition %d: %w", partition, err)
 		}
 		e.windows[w.start] = w
@@ -156,12 +156,22 @@ func Restore(cfg Config, partition int32, b []byte) (*Engine, error) {
 	return e, nil
 }
 
-func fillCurrency(dst map[[3]byte]int64, src map[string]int64) error {
+func fillCurrency(dst *moneys, src map[string]int64) error {
 	for k, v := range src {
 		if len(k) != 3 {
 			return fmt.Errorf("bad currency %q", k)
 		}
-		dst[[3]byte{k[0], k[1], k[2]}] = v
+		dst.add([3]byte{k[0], k[1], k[2]}, v)
 	}
 	return nil
+}
+
+func (ms moneys) asMap() map[string]int64 {
+	m := make(map[string]int64, len(ms))
+	for _, x := range ms {
+		if x.amount != 0 {
+			m[x.key] = x.amount
+		}
+	}
+	return m
 }

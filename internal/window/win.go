@@ -1,8 +1,11 @@
 package window
 
 import (
+	"cmp"
 	"math"
+	"slices"
 
+	"github.com/streamlab/streamlab/internal/aggregate"
 	"github.com/streamlab/streamlab/internal/event"
 )
 
@@ -27,6 +30,8 @@ func funnelBit(t event.Type) uint8 {
 // users, sessions, event ids, products and currencies.
 type win struct {
 	start        int64
+	startText    string // start and end as records print them, formatted once
+	endText      string
 	fired        bool // the watermark has passed the window's end
 	dirty        bool // changed since it was last published
 	revision     int64
@@ -36,8 +41,9 @@ type win struct {
 	sessions     map[string]uint8 // session -> funnel step bits
 	ids          map[[16]byte]struct{}
 	productViews map[string]int64
-	revenue      map[[3]byte]int64
-	refunded     map[[3]byte]int64
+	products     []string // productViews' keys, ascending
+	revenue      moneys
+	refunded     moneys
 	lateAccepted int64
 	duplicates   int64
 }
@@ -49,8 +55,6 @@ func newWin(start int64) *win {
 		sessions:     make(map[string]uint8),
 		ids:          make(map[[16]byte]struct{}),
 		productViews: make(map[string]int64),
-		revenue:      make(map[[3]byte]int64),
-		refunded:     make(map[[3]byte]int64),
 	}
 }
 
@@ -68,12 +72,57 @@ func (w *win) add(ev *event.Event) {
 	}
 	switch ev.Type {
 	case event.ProductView:
-		w.productViews[string(ev.ProductID)]++
+		w.addProductViews(ev.ProductID, 1)
 	case event.OrderPlaced:
-		w.revenue[ev.Currency] = addSaturating(w.revenue[ev.Currency], ev.AmountMinor)
+		w.revenue.add(ev.Currency, ev.AmountMinor)
 	case event.OrderRefunded:
-		w.refunded[ev.Currency] = addSaturating(w.refunded[ev.Currency], ev.AmountMinor)
+		w.refunded.add(ev.Currency, ev.AmountMinor)
 	}
+}
+
+// addProductViews counts n views of product p; a new product is copied once
+// and takes its place in the sorted key list.
+func (w *win) addProductViews(p []byte, n int64) {
+	if c, ok := w.productViews[string(p)]; ok {
+		w.productViews[string(p)] = c + n
+		return
+	}
+	k := string(p)
+	w.productViews[k] = n
+	i, _ := slices.BinarySearch(w.products, k)
+	w.products = slices.Insert(w.products, i, k)
+}
+
+// money is one currency's sum; key is the currency as a record key.
+type money struct {
+	key    string
+	amount int64
+}
+
+// moneys are a window's sums per currency, ascending by currency. A window
+// sees a handful of currencies, so a sorted slice beats a map, and it is
+// already in the order records list them.
+type moneys []money
+
+func (ms *moneys) add(cur [3]byte, amount int64) {
+	for i := range *ms {
+		if m := &(*ms)[i]; m.key == string(cur[:]) {
+			m.amount = addSaturating(m.amount, amount)
+			return
+		}
+	}
+	k := string(cur[:])
+	i, _ := slices.BinarySearchFunc(*ms, k, func(m money, k string) int { return cmp.Compare(m.key, k) })
+	*ms = slices.Insert(*ms, i, money{k, amount})
+}
+
+func (ms moneys) appendTo(cs []aggregate.Count) []aggregate.Count {
+	for _, m := range ms {
+		if m.amount != 0 {
+			cs = append(cs, aggregate.Count{Key: m.key, N: m.amount})
+		}
+	}
+	return cs
 }
 
 // addSaturating adds two non-negative amounts, sticking at the int64
