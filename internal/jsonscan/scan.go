@@ -68,7 +68,7 @@ type scanner struct {
 // Walk checks that b is exactly one JSON object (surrounded by optional
 // whitespace) and calls fn for each top-level member in document order. It
 // does not check UTF-8; callers check that separately.
-func Walk(b []byte, fn func(m *Member)) error {
+func Walk(b []byte, fn func(m Member)) error {
 	s := scanner{b: b}
 	s.skipWS()
 	if s.pos >= len(b) {
@@ -117,7 +117,7 @@ func Walk(b []byte, fn func(m *Member)) error {
 		}
 		m.Value = b[vstart:s.pos]
 		m.Kind = kind
-		fn(&m)
+		fn(m)
 		s.skipWS()
 		if s.pos >= len(b) {
 			return s.err("unexpected end of input in object")

@@ -46,7 +46,7 @@ func (e *Engine) view(w *win) *aggregate.View {
 		Events:          w.events,
 		EventsByType:    v.EventsByType[:0],
 		Users:           int64(len(w.users)),
-		Sessions:        int64(len(w.sessions)),
+		Sessions:        int64(len(w.sessionBits)),
 		Orders:          w.byType[event.OrderPlaced],
 		RevenueMinor:    w.revenue.appendTo(v.RevenueMinor[:0]),
 		Refunds:         w.byType[event.OrderRefunded],
@@ -63,7 +63,7 @@ func (e *Engine) view(w *win) *aggregate.View {
 		}
 	}
 	var steps [len(funnelBits)]int64
-	for _, bits := range w.sessions {
+	for _, bits := range w.sessionBits {
 		for i, bit := range funnelBits {
 			if bits&bit != 0 {
 				steps[i]++
@@ -76,7 +76,7 @@ func (e *Engine) view(w *win) *aggregate.View {
 		}
 	}
 	for _, p := range w.products {
-		v.ProductViews = append(v.ProductViews, aggregate.Count{Key: p, N: w.productViews[p]})
+		v.ProductViews = append(v.ProductViews, aggregate.Count{Key: p, N: w.productViews(p)})
 	}
 	return v
 }

@@ -57,10 +57,16 @@ func (e *Engine) Snapshot() ([]byte, error) {
 		w := e.windows[st]
 		sw := snapWindow{
 			Start: w.start, Fired: w.fired, Dirty: w.dirty, Revision: w.revision, Events: w.events,
-			ByType: w.byType[:], Sessions: w.sessions, ProductViews: w.productViews,
+			ByType: w.byType[:], Sessions: make(map[string]uint8, len(w.sessionBits)), ProductViews: make(map[string]int64, len(w.products)),
 			Revenue: w.revenue.asMap(), Refunded: w.refunded.asMap(),
 			LateAccepted: w.lateAccepted, Duplicates: w.duplicates,
 			Users: make([]string, 0, len(w.users)), IDs: make([]byte, 0, 16*len(w.ids)),
+		}
+		for k, i := range w.sessionIdx {
+			sw.Sessions[k] = w.sessionBits[i]
+		}
+		for _, p := range w.products {
+			sw.ProductViews[p] = w.productViews(p)
 		}
 		for u := range w.users {
 			sw.Users = append(sw.Users, u)
@@ -124,7 +130,7 @@ func Restore(cfg Config, partition int32, b []byte) (*Engine, error) {
 			w.users[u] = struct{}{}
 		}
 		for k, v := range sw.Sessions {
-			w.sessions[k] = v
+			w.addSession([]byte(k), v)
 		}
 		if len(sw.IDs)%16 != 0 {
 			return nil, fmt.Errorf("restore partition %d: window %d: event ids are %d bytes, not a multiple of 16", partition, sw.Start, len(sw.IDs))

@@ -29,19 +29,24 @@ func funnelBit(t event.Type) uint8 {
 // win is one window's state. Its memory is bounded by its distinct keys:
 // users, sessions, event ids, products and currencies.
 type win struct {
-	start        int64
-	startText    string // start and end as records print them, formatted once
-	endText      string
-	fired        bool // the watermark has passed the window's end
-	dirty        bool // changed since it was last published
-	revision     int64
-	events       int64
-	byType       [event.NumTypes]int64
-	users        map[string]struct{}
-	sessions     map[string]uint8 // session -> funnel step bits
-	ids          map[[16]byte]struct{}
-	productViews map[string]int64
-	products     []string // productViews' keys, ascending
+	start     int64
+	startText string // start and end as records print them, formatted once
+	endText   string
+	fired     bool // the watermark has passed the window's end
+	dirty     bool // changed since it was last published
+	revision  int64
+	events    int64
+	byType    [event.NumTypes]int64
+	users     map[string]struct{}
+	ids       map[[16]byte]struct{}
+	// Counters live in slices indexed through the maps: updating an existing
+	// key is then a lookup, which does not allocate, where m[string(b)] = v
+	// copies the key every time.
+	sessionIdx   map[string]int32 // session -> index in sessionBits
+	sessionBits  []uint8          // funnel step bits per session
+	productIdx   map[string]int32 // product -> index in productN
+	productN     []int64          // product views per product
+	products     []string         // productIdx's keys, ascending
 	revenue      moneys
 	refunded     moneys
 	lateAccepted int64
@@ -50,11 +55,11 @@ type win struct {
 
 func newWin(start int64) *win {
 	return &win{
-		start:        start,
-		users:        make(map[string]struct{}),
-		sessions:     make(map[string]uint8),
-		ids:          make(map[[16]byte]struct{}),
-		productViews: make(map[string]int64),
+		start:      start,
+		users:      make(map[string]struct{}),
+		ids:        make(map[[16]byte]struct{}),
+		sessionIdx: make(map[string]int32),
+		productIdx: make(map[string]int32),
 	}
 }
 
@@ -66,10 +71,7 @@ func (w *win) add(ev *event.Event) {
 	if _, ok := w.users[string(ev.UserID)]; !ok {
 		w.users[string(ev.UserID)] = struct{}{}
 	}
-	bits, ok := w.sessions[string(ev.SessionID)]
-	if nb := bits | funnelBit(ev.Type); !ok || nb != bits {
-		w.sessions[string(ev.SessionID)] = nb
-	}
+	w.addSession(ev.SessionID, funnelBit(ev.Type))
 	switch ev.Type {
 	case event.ProductView:
 		w.addProductViews(ev.ProductID, 1)
@@ -83,15 +85,28 @@ func (w *win) add(ev *event.Event) {
 // addProductViews counts n views of product p; a new product is copied once
 // and takes its place in the sorted key list.
 func (w *win) addProductViews(p []byte, n int64) {
-	if c, ok := w.productViews[string(p)]; ok {
-		w.productViews[string(p)] = c + n
+	if i, ok := w.productIdx[string(p)]; ok {
+		w.productN[i] += n
 		return
 	}
 	k := string(p)
-	w.productViews[k] = n
+	w.productIdx[k] = int32(len(w.productN))
+	w.productN = append(w.productN, n)
 	i, _ := slices.BinarySearch(w.products, k)
 	w.products = slices.Insert(w.products, i, k)
 }
+
+// addSession records session s with the funnel step bits.
+func (w *win) addSession(s []byte, bits uint8) {
+	if i, ok := w.sessionIdx[string(s)]; ok {
+		w.sessionBits[i] |= bits
+		return
+	}
+	w.sessionIdx[string(s)] = int32(len(w.sessionBits))
+	w.sessionBits = append(w.sessionBits, bits)
+}
+
+func (w *win) productViews(p string) int64 { return w.productN[w.productIdx[p]] }
 
 // money is one currency's sum; key is the currency as a record key.
 type money struct {
