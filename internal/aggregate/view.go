@@ -4,7 +4,8 @@ import (
 	"cmp"
 	"slices"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/streamlab/streamlab/internal/jsonscan"
 )
 
 // Count is one entry of a map field of a record.
@@ -55,9 +56,9 @@ func (v *View) AppendJSON(dst []byte) []byte {
 	dst = append(dst, `{"schema_version":`...)
 	dst = strconv.AppendInt(dst, int64(v.SchemaVersion), 10)
 	dst = append(dst, `,"window_start":`...)
-	dst = appendString(dst, v.WindowStart)
+	dst = jsonscan.AppendString(dst, v.WindowStart)
 	dst = append(dst, `,"window_end":`...)
-	dst = appendString(dst, v.WindowEnd)
+	dst = jsonscan.AppendString(dst, v.WindowEnd)
 	dst = appendInt(dst, `,"source_partition":`, int64(v.SourcePartition))
 	dst = appendInt(dst, `,"revision":`, v.Revision)
 	dst = appendInt(dst, `,"events":`, v.Events)
@@ -128,73 +129,9 @@ func appendCounts(dst []byte, name string, cs []Count) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendString(dst, c.Key)
+		dst = jsonscan.AppendString(dst, c.Key)
 		dst = append(dst, ':')
 		dst = strconv.AppendInt(dst, c.N, 10)
 	}
 	return append(dst, '}')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// plain marks the ASCII bytes encoding/json writes as they are (its
-// htmlSafeSet: it escapes control characters, the quote, the backslash and,
-// by default, <, > and &).
-var plain = func() (t [utf8.RuneSelf]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
-	}
-	return t
-}()
-
-// appendString appends s as a JSON string exactly as encoding/json does:
-// HTML-sensitive characters, U+2028 and U+2029 escaped, invalid UTF-8
-// replaced by U+FFFD.
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if b := s[i]; b < utf8.RuneSelf {
-			if plain[b] {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case c == utf8.RuneError && size == 1:
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-		case c == '\u2028' || c == '\u2029':
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

@@ -6,7 +6,8 @@
 // that numbers can be checked as literals (an amount of 1.0 or 1e2 is not an
 // integer literal, and int64 amounts must never pass through float64). It
 // accepts exactly what encoding/json accepts, including its nesting limit; a
-// differential fuzz test holds it to that.
+// differential fuzz test holds it to that. AppendString is the way back: a
+// JSON string written exactly as encoding/json writes it.
 package jsonscan
 
 import (

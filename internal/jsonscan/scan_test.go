@@ -110,3 +110,20 @@ func FuzzAgainstEncodingJSON(f *testing.F) {
 		checkAgainstStd(t, b)
 	})
 }
+
+// FuzzAppendString: AppendString writes exactly what encoding/json writes
+// for any string, including invalid UTF-8.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain", `"\`, "<a&b>", "\u2028\u2029", "\x00\x1f\b\f\n\r\t", "\xff\xc3", "\xed\xa0\x80", "日本🙂"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendString([]byte("x"), s); string(got) != "x"+string(want) {
+			t.Fatalf("AppendString(%q) = %s, want %s", s, got[1:], want)
+		}
+	})
+}
