@@ -140,6 +140,7 @@ func Run(cfg Config, partition int32, msgs []Message) Result {
 		res.DeadLetters = append(res.DeadLetters, DeadLetter{Offset: m.Offset, Reason: reason, EventTime: eventTime})
 	}
 
+	anyChanged := false // some window has changed since its last emission
 	rangeLen := cfg.CoalesceOffsets
 	if rangeLen == 0 {
 		rangeLen = 1000
@@ -156,6 +157,10 @@ func Run(cfg Config, partition int32, msgs []Message) Result {
 	// emitChanged emits every window changed since its last emission,
 	// oldest first.
 	emitChanged := func() {
+		if !anyChanged {
+			return // nothing to sort through
+		}
+		anyChanged = false
 		for _, win := range sortedWindows(windows) {
 			if win.changed {
 				emit(win)
@@ -201,7 +206,7 @@ func Run(cfg Config, partition int32, msgs []Message) Result {
 				}
 				win.duplicates++
 				if win.revision > 0 {
-					win.changed = true
+					win.changed, anyChanged = true, true
 				}
 				break
 			}
@@ -218,15 +223,20 @@ func Run(cfg Config, partition int32, msgs []Message) Result {
 			win.events = append(win.events, ev)
 			if win.revision > 0 {
 				win.lateAccepted++
-				win.changed = true
+				win.changed, anyChanged = true, true
 			}
 		}
 
 		// Fire every window the watermark has passed, oldest first.
 		w, wKnown = watermark()
-		if wKnown {
+		due := func(win *window) bool { return win.revision == 0 && win.start+cfg.WindowMs <= w }
+		anyDue := false // checked first: sorting every window per message is slow
+		for _, win := range windows {
+			anyDue = anyDue || wKnown && due(win)
+		}
+		if anyDue {
 			for _, win := range sortedWindows(windows) {
-				if win.revision == 0 && win.start+cfg.WindowMs <= w {
+				if due(win) {
 					emit(win)
 				}
 			}
