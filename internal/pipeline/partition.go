@@ -93,8 +93,9 @@ func (p *Partition) process(m *Message, emit window.Emit, dead func(*deadletter.
 	return Outcome(rej.Reason)
 }
 
-// Flush publishes every window the watermark has not passed yet (end of
-// input or graceful shutdown; see window.Engine.Flush) and reports it.
+// Flush publishes what is not published yet — the changes of the current
+// coalescing range, then the windows the watermark has not passed (end of
+// input or graceful shutdown; see window.Engine.Flush) — and reports it.
 func (p *Partition) Flush(emit window.Emit) {
 	p.emitted = 0
 	p.Engine.Flush(p.wrap(emit))
