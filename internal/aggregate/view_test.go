@@ -79,7 +79,7 @@ func randRecord(rng *rand.Rand) *Record {
 // append encoder writes exactly encoding/json's bytes.
 func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range 20_000 {
+	for i := range 10_000 {
 		r := randRecord(rng)
 		want := reference(t, r)
 		got, _ := r.Marshal()
