@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -15,15 +16,23 @@ import (
 	"github.com/streamlab/streamlab/internal/window"
 )
 
-const benchLines = 200_000
-
+// benchLog is the log both benchmarks read: the file named by
+// OFFLINE_BENCH_LOG (e.g. the 1M-line log of `make bench`), or else 200 000
+// generated lines (gen defaults, chaos included).
 var benchLog = sync.OnceValue(func() []byte {
+	if path := os.Getenv("OFFLINE_BENCH_LOG"); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			panic(err)
+		}
+		return b
+	}
 	g, err := gen.New(gen.DefaultConfig())
 	if err != nil {
 		panic(err)
 	}
 	var b bytes.Buffer
-	for range benchLines {
+	for range 200_000 {
 		b.Write(g.Next().Value)
 		b.WriteByte('\n')
 	}
@@ -50,12 +59,18 @@ func naiveDecode(log []byte) (objects int) {
 
 // BenchmarkOfflineVsNaive runs `streamlab process` (Run, default settings,
 // both outputs written to io.Discard) and the naive decode loop on the same
-// generated log (gen defaults: 200 000 lines, chaos included), alternating
-// within each iteration so that both see the same machine. time-ratio is
-// process time / naive time; the target is ≤ 0.5. Run it on one core:
-// go test -run '^$' -bench OfflineVsNaive -benchtime 5x -cpu 1 ./offline
+// log (benchLog), alternating within each iteration so that both see the
+// same machine. time-ratio is process time / naive time; the target is
+// ≤ 0.5. Run it on one core:
+//
+//	go test -run '^$' -bench OfflineVsNaive -benchtime 5x -cpu 1 ./offline
+//	OFFLINE_BENCH_LOG=log.jsonl go test -run '^$' -bench OfflineVsNaive -benchtime 2x -cpu 1 ./offline
 func BenchmarkOfflineVsNaive(b *testing.B) {
 	log := benchLog()
+	lines := int64(bytes.Count(log, []byte("\n")))
+	if len(log) > 0 && log[len(log)-1] != '\n' {
+		lines++
+	}
 	cfg := Config{Window: window.DefaultConfig(), Limits: event.DefaultLimits(), Now: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}
 	var proc, naive time.Duration
 	b.SetBytes(int64(len(log)))
@@ -64,7 +79,7 @@ func BenchmarkOfflineVsNaive(b *testing.B) {
 	for range b.N {
 		t0 := time.Now()
 		sum, err := Run(context.Background(), cfg, bytes.NewReader(log), io.Discard, io.Discard)
-		if err != nil || sum.Lines != benchLines {
+		if err != nil || sum.Lines != lines {
 			b.Fatalf("Run: %v, %d lines", err, sum.Lines)
 		}
 		t1 := time.Now()
@@ -73,7 +88,7 @@ func BenchmarkOfflineVsNaive(b *testing.B) {
 		}
 		proc, naive = proc+t1.Sub(t0), naive+time.Since(t1)
 	}
-	n := float64(b.N * benchLines)
+	n := float64(int64(b.N) * lines)
 	b.ReportMetric(float64(proc.Nanoseconds())/n, "process-ns/line")
 	b.ReportMetric(float64(naive.Nanoseconds())/n, "naive-ns/line")
 	b.ReportMetric(proc.Seconds()/naive.Seconds(), "time-ratio")
@@ -86,10 +101,13 @@ func BenchmarkOffline(b *testing.B) {
 	cfg := Config{Window: window.DefaultConfig(), Limits: event.DefaultLimits(), Now: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)}
 	b.SetBytes(int64(len(log)))
 	b.ReportAllocs()
+	var lines int64
 	for range b.N {
-		if _, err := Run(context.Background(), cfg, bytes.NewReader(log), io.Discard, io.Discard); err != nil {
+		sum, err := Run(context.Background(), cfg, bytes.NewReader(log), io.Discard, io.Discard)
+		if err != nil {
 			b.Fatal(err)
 		}
+		lines += sum.Lines
 	}
-	b.ReportMetric(float64(b.N*benchLines)/b.Elapsed().Seconds(), "lines/s")
+	b.ReportMetric(float64(lines)/b.Elapsed().Seconds(), "lines/s")
 }
