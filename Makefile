@@ -13,13 +13,17 @@ FUZZ_PARSE ?= 250000x
 FUZZ_PIPELINE ?= 60000x
 FUZZMINIMIZE ?= 100x
 COMPOSE ?= docker compose
+# The workflow linter, pinned; `go run` builds it once into Go's cache.
+ACTIONLINT ?= github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+# Extra arguments of `make down`: DOWN_ARGS=-v also drops the data volumes.
+DOWN_ARGS ?=
 # Size of a chaos burst (make chaos-malformed CHAOS_COUNT=5000).
 CHAOS_COUNT ?= 500
 # What `make replay` re-injects: late events are the dead letters a replay
 # can heal (make replay REPLAY_ARGS='--reason late_event --since 30m').
 REPLAY_ARGS ?= --reason late_event
 
-.PHONY: help build test lint fuzz bench up down logs ps demo e2e replay \
+.PHONY: help build test lint fuzz bench up down logs ps smoke demo e2e replay \
 	chaos-malformed chaos-late chaos-stop-producer chaos-start-producer chaos-kill-processor
 
 help: ## list the verbs
@@ -33,19 +37,24 @@ test: ## the fast suite: vet, gofmt, unit + oracle tests, short fuzz runs
 	$(GO) test -count=1 ./...
 	$(MAKE) fuzz
 
-lint: ## go vet and gofmt
+lint: ## go vet, gofmt, actionlint on the CI workflow, shellcheck on the scripts
 	$(GO) vet ./...
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) run $(ACTIONLINT) .github/workflows/*.yml
+	@if command -v shellcheck >/dev/null 2>&1; then shellcheck scripts/*.sh scripts/*/*.sh .ci/run; \
+	else echo "shellcheck is not installed: the scripts were not linted (scripts/install-test-deps.sh installs it)"; fi
 
 fuzz: ## run the scanner, parser and pipeline fuzz targets for a fixed number of executions each
 	$(GO) test -run '^$$' -fuzz '^FuzzAgainstEncodingJSON$$' -fuzztime $(FUZZ_JSONSCAN) -fuzzminimizetime $(FUZZMINIMIZE) ./internal/jsonscan
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_PARSE) -fuzzminimizetime $(FUZZMINIMIZE) ./internal/event
 	$(GO) test -run '^$$' -fuzz '^FuzzPipeline$$' -fuzztime $(FUZZ_PIPELINE) -fuzzminimizetime $(FUZZMINIMIZE) ./internal/pipeline
 
-bench: ## pipeline and generator benchmarks (events/s, allocs/event) and a 1M-line offline run
+bench: ## one core: pipeline and generator (events/s, allocs/event); a 1M-line offline run, and offline vs a naive decode loop on that file (time-ratio)
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./internal/pipeline ./internal/gen
-	$(GO) run . gen --seed 1 --count 1000000 > /tmp/streamlab-bench.jsonl
-	$(GO) run . process --input /tmp/streamlab-bench.jsonl --aggregates-out /dev/null --dlq-out /dev/null
+	$(GO) build -o /tmp/streamlab-bench .
+	/tmp/streamlab-bench gen --seed 1 --count 1000000 > /tmp/streamlab-bench.jsonl
+	GOMAXPROCS=1 /tmp/streamlab-bench process --input /tmp/streamlab-bench.jsonl --aggregates-out /dev/null --dlq-out /dev/null --now 2026-06-01T00:00:00Z
+	OFFLINE_BENCH_LOG=/tmp/streamlab-bench.jsonl $(GO) test -run '^$$' -bench OfflineVsNaive -benchtime 2x -cpu 1 ./offline
 
 # --- the docker-compose stack (docker-compose.yml); run.ps1 offers the same verbs on Windows
 
@@ -60,14 +69,17 @@ up: ## build the image, start Kafka, ClickHouse, Grafana, Prometheus, Kafka UI a
 	@echo "  ClickHouse  http://localhost:8123/play   user default, password in .env (native: localhost:9000)"
 	@echo "  Kafka       localhost:9094 from the host (e.g. go run . producer --brokers localhost:9094)"
 
-down: ## stop the stack (data volumes are kept; add -v by hand to drop them)
-	$(COMPOSE) down
+down: ## stop the stack (data volumes are kept; make down DOWN_ARGS=-v drops them)
+	$(COMPOSE) down $(DOWN_ARGS)
 
 logs: ## follow the logs of every service
 	$(COMPOSE) logs -f --tail=100
 
 ps: ## list the services and their health
 	$(COMPOSE) ps -a
+
+smoke: ## after make up: every service healthy, dashboards in Grafana, data in ClickHouse and Prometheus, a chaos burst in the DLQ table
+	scripts/smoke.sh
 
 demo: ## the whole pipeline in one process with an embedded Kafka: no Docker needed
 	$(GO) run . demo

@@ -35,19 +35,21 @@ $FuzzJsonscan = if ($env:FUZZ_JSONSCAN) { $env:FUZZ_JSONSCAN } else { '200000x' 
 $FuzzParse = if ($env:FUZZ_PARSE) { $env:FUZZ_PARSE } else { '250000x' }
 $FuzzPipeline = if ($env:FUZZ_PIPELINE) { $env:FUZZ_PIPELINE } else { '60000x' }
 $FuzzMinimize = if ($env:FUZZMINIMIZE) { $env:FUZZMINIMIZE } else { '100x' }
+$Actionlint = if ($env:ACTIONLINT) { $env:ACTIONLINT } else { 'github.com/rhysd/actionlint/cmd/actionlint@v1.7.12' }
 
 # The verbs, in the Makefile's order; `help` prints this table.
 $Help = [ordered]@{
     'help'                 = 'list the verbs'
     'build'                = 'build the one binary streamlab.exe'
     'test'                 = 'the fast suite: vet, gofmt, unit + oracle tests, short fuzz runs'
-    'lint'                 = 'go vet and gofmt'
+    'lint'                 = 'go vet, gofmt and actionlint on the CI workflow (shellcheck runs in make lint)'
     'fuzz'                 = 'run the scanner, parser and pipeline fuzz targets for a fixed number of executions each'
     'bench'                = 'engine and offline benchmarks (events/s, allocs/event)'
     'up'                   = 'build the image, start Kafka, ClickHouse, Grafana, Prometheus, Kafka UI and the services; print the URLs'
-    'down'                 = 'stop the stack (data volumes are kept)'
+    'down'                 = 'stop the stack (data volumes are kept; ./run.ps1 down -v drops them)'
     'logs'                 = 'follow the logs of every service'
     'ps'                   = 'list the services and their health'
+    'smoke'                = 'after up: every service healthy, dashboards in Grafana, data in ClickHouse and Prometheus, a chaos burst in the DLQ table (bash)'
     'demo'                 = 'the whole pipeline in one process with an embedded Kafka: no Docker needed'
     'e2e'                  = 'the slow suite (bash: WSL or Git Bash): real Kafka broker + chDB'
     'chaos-malformed'      = 'inject CHAOS_COUNT malformed messages into the raw topic'
@@ -91,6 +93,9 @@ function Invoke-Lint {
         $unformatted | ForEach-Object { Write-Host $_ }
         throw 'gofmt needed'
     }
+    # As in the Makefile; shellcheck is left to make lint (it lints bash).
+    $workflows = @(Get-ChildItem -Path '.github/workflows' -Filter '*.yml' | ForEach-Object { $_.FullName })
+    Invoke-Native 'go' (@('run', $Actionlint) + $workflows)
 }
 
 function Invoke-Fuzz {
@@ -133,9 +138,17 @@ switch ($Verb) {
         Write-Host '  ClickHouse  http://localhost:8123/play   user default, password in .env (native: localhost:9000)'
         Write-Host '  Kafka       localhost:9094 from the host (e.g. go run . producer --brokers localhost:9094)'
     }
-    'down' { Invoke-Compose @('down') }
+    'down' { Invoke-Compose (@('down') + $Rest) }
     'logs' { Invoke-Compose @('logs', '-f', '--tail=100') }
     'ps' { Invoke-Compose @('ps', '-a') }
+    'smoke' {
+        # The check is a bash script (curl, jq): Git Bash or WSL runs it
+        # against the stack Docker Desktop publishes on localhost.
+        if (-not (Get-Command 'bash' -ErrorAction SilentlyContinue)) {
+            throw 'bash not found: install Git for Windows (Git Bash) or WSL, then run ./run.ps1 smoke again'
+        }
+        Invoke-Native 'bash' @('scripts/smoke.sh')
+    }
     'demo' { Invoke-Native 'go' @('run', '.', 'demo') }
     'e2e' {
         # The slow suite drives a Kafka broker and chDB (linux x86_64 only)

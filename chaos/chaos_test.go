@@ -52,7 +52,7 @@ func outcomes(t *testing.T, brokers []string, topic string, from map[int]int64) 
 		}
 		err = kafkaio.ReadPartitionToEnd(context.Background(), brokers, topic, p, func(m kafka.Message) error {
 			o := part.Process(&pipeline.Message{Topic: topic, Partition: int32(p), Offset: m.Offset, Key: m.Key, Value: m.Value,
-				RefMs: m.Time.UnixMilli()}, func(*aggregate.Record) {}, func(*deadletter.Letter) {})
+				RefMs: m.Time.UnixMilli()}, func(*aggregate.View) {}, func(*deadletter.Letter) {})
 			if m.Offset >= from[p] {
 				out = append(out, o)
 				values = append(values, m.Value)

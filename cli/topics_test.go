@@ -82,7 +82,7 @@ func TestTopicsCreateReportsAndUpdatesOtherSettings(t *testing.T) {
 	if err := c.CreateTopic(n.DLQ, 3, map[string]string{"max.message.bytes": "1048588"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.CreateTopic(n.Agg, 3, map[string]string{"cleanup.policy": "delete"}); err != nil {
+	if err := c.CreateTopic(n.Agg, 3, map[string]string{"cleanup.policy": "compact,delete"}); err != nil {
 		t.Fatal(err)
 	}
 	code, out, stderr := run(t, "", "topics", "create", "--brokers", b)
@@ -93,7 +93,7 @@ func TestTopicsCreateReportsAndUpdatesOtherSettings(t *testing.T) {
 	if got := rows[n.DLQ]; !strings.Contains(got, "PROBLEM max.message.bytes=1048588 (want at least 4194304)") {
 		t.Errorf("dlq: %q", got)
 	}
-	if got := rows[n.Agg]; !strings.Contains(got, "cleanup.policy=delete (want compact,delete)") || strings.Contains(got, "PROBLEM") {
+	if got := rows[n.Agg]; !strings.Contains(got, "cleanup.policy=compact,delete (want delete)") || strings.Contains(got, "PROBLEM") {
 		t.Errorf("agg: %q", got)
 	}
 	if !strings.Contains(out, "--update-configs sets the layout's") {

@@ -119,3 +119,28 @@ func TestAlertsBecomeIncidents(t *testing.T) {
 	assertJSONRows(t, mustQuery(t, c, "SELECT count() AS n FROM t_alerts.alerts FINAL"), []string{`{"n":3}`})
 	assertJSONRows(t, mustQuery(t, c, "SELECT reason FROM t_alerts.ingest_rejects FINAL"), []string{`{"reason":"status is neither firing nor resolved"}`})
 }
+
+// TestIngestRejectsCountEachRecordOnce: a bad record redelivered at the
+// same coordinates, or re-produced to its topic at new ones, is one reject;
+// two different bad records are two, even with the same reason.
+func TestIngestRejectsCountEachRecordOnce(t *testing.T) {
+	p := standIn("t_rejects")
+	c := freshSchema(t, p)
+	bad := func(offset uint64, value string) kafkaMsg {
+		return kafkaMsg{topic: "agg.window.v1", partition: 1, offset: offset, key: []byte("k"), value: []byte(value)}
+	}
+	stray := func(offset uint64) kafkaMsg {
+		return kafkaMsg{topic: "events.dlq.v1", partition: 2, offset: offset, key: []byte("u1"), value: []byte("no headers")}
+	}
+	feed(t, c, "t_rejects.agg_window_queue", []kafkaMsg{bad(3, "not json"), bad(4, "{}")})
+	feed(t, c, "t_rejects.agg_window_queue", []kafkaMsg{bad(3, "not json")})                 // redelivered
+	feed(t, c, "t_rejects.agg_window_queue", []kafkaMsg{bad(90, "not json"), bad(91, "{}")}) // re-produced
+	feed(t, c, "t_rejects.dead_letters_queue", []kafkaMsg{stray(7), stray(8)})               // the same bytes twice on the DLQ
+	assertJSONRows(t, mustQuery(t, c, "SELECT count() AS stored FROM t_rejects.ingest_rejects FINAL"), []string{`{"stored":6}`})
+	assertJSONRows(t, mustQuery(t, c, `SELECT topic, reason, value, copies, first_kafka_partition, first_kafka_offset
+		FROM t_rejects.ingest_rejects_latest ORDER BY topic, first_kafka_offset`), []string{
+		`{"topic":"agg.window.v1","reason":"not a JSON document","value":"not json","copies":2,"first_kafka_partition":1,"first_kafka_offset":3}`,
+		`{"topic":"agg.window.v1","reason":"schema_version is not 1","value":"{}","copies":2,"first_kafka_partition":1,"first_kafka_offset":4}`,
+		`{"topic":"events.dlq.v1","reason":"no dlq.reason header","value":"no headers","copies":2,"first_kafka_partition":2,"first_kafka_offset":7}`,
+	})
+}

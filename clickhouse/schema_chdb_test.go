@@ -249,3 +249,53 @@ func assertJSONRows(t *testing.T, got []map[string]any, want []string) {
 		t.Errorf("rows\n got  %v\n want %v", got, w)
 	}
 }
+
+// TestStorageTablesFsyncInserts: every table that stores rows (every
+// MergeTree the schema creates, schema_migrations aside) writes inserted
+// parts with fsync_after_insert and fsync_part_directory, so an offset the
+// Kafka engine commits is never ahead of what a power loss would keep
+// (docs/clickhouse.md §5). Listing the tables from the engine rather than
+// by name catches a new table added without the settings.
+func TestStorageTablesFsyncInserts(t *testing.T) {
+	p := standIn("t_fsync")
+	c := freshSchema(t, p)
+	rows := mustQuery(t, c, "SELECT name, create_table_query FROM system.tables WHERE database = 't_fsync' AND engine LIKE '%MergeTree' AND name != 'schema_migrations' ORDER BY name")
+	var names []string
+	for _, r := range rows {
+		name, ddl := fmt.Sprint(r["name"]), fmt.Sprint(r["create_table_query"])
+		names = append(names, name)
+		for _, want := range []string{"fsync_after_insert = 1", "fsync_part_directory = 1"} {
+			if !strings.Contains(ddl, want) {
+				t.Errorf("%s lacks %s:\n%s", name, want, ddl)
+			}
+		}
+	}
+	if want := []string{"aggregates", "alerts", "dead_letters", "ingest_rejects"}; !slices.Equal(names, want) {
+		t.Errorf("storage tables %v, want %v", names, want)
+	}
+}
+
+// BenchmarkInsertFsync measures what fsync_after_insert and
+// fsync_part_directory cost per insert: one op is one INSERT of 300
+// aggregate rows, about what the Kafka engine writes per flush.
+//
+//	go test -tags chdb -run '^$' -bench InsertFsync -benchtime 200x ./clickhouse/
+func BenchmarkInsertFsync(b *testing.B) {
+	c := engine(b)
+	mustExec(b, c, "CREATE DATABASE IF NOT EXISTS b_fsync")
+	b.Cleanup(func() { c.Exec(context.Background(), "DROP DATABASE IF EXISTS b_fsync SYNC") })
+	for _, fsync := range []int{0, 1} {
+		b.Run(fmt.Sprintf("fsync=%d", fsync), func(b *testing.B) {
+			table := fmt.Sprintf("b_fsync.t%d", fsync)
+			mustExec(b, c, "DROP TABLE IF EXISTS "+table+" SYNC")
+			mustExec(b, c, fmt.Sprintf(`CREATE TABLE %s (window_start DateTime64(3, 'UTC'), source_partition Int32, revision UInt64, payload String)
+				ENGINE = ReplacingMergeTree(revision) ORDER BY (window_start, source_partition)
+				SETTINGS fsync_after_insert = %d, fsync_part_directory = %d`, table, fsync, fsync))
+			ins := fmt.Sprintf("INSERT INTO %s SELECT toDateTime64(number * 60, 3, 'UTC'), number %% 3, 1, repeat('x', 500) FROM numbers(300)", table)
+			b.ResetTimer()
+			for range b.N {
+				mustExec(b, c, ins)
+			}
+		})
+	}
+}

@@ -25,8 +25,10 @@ func render(t *testing.T, p Params) []Statement {
 
 var (
 	createRE = regexp.MustCompile(`(?s)^CREATE (TABLE|VIEW|MATERIALIZED VIEW) IF NOT EXISTS (\w+)\.(\w+)`)
-	mvRE     = regexp.MustCompile(`(?s)^CREATE MATERIALIZED VIEW IF NOT EXISTS \w+\.(\w+) TO \w+\.(\w+) AS.*\bFROM (\w+)\.(\w+)`)
-	refRE    = regexp.MustCompile(`(?i)\b(?:FROM|JOIN|TO)\s+([A-Za-z_][\w.]*)(\(?)`)
+	// Setting a table setting to a value is idempotent too.
+	settingRE = regexp.MustCompile(`(?s)^ALTER TABLE (\w+)\.(\w+) MODIFY SETTING [a-z_]+ = \w+(?:, [a-z_]+ = \w+)*$`)
+	mvRE      = regexp.MustCompile(`(?s)^CREATE MATERIALIZED VIEW IF NOT EXISTS \w+\.(\w+) TO \w+\.(\w+) AS.*\bFROM (\w+)\.(\w+)`)
+	refRE     = regexp.MustCompile(`(?i)\b(?:FROM|JOIN|TO)\s+([A-Za-z_][\w.]*)(\(?)`)
 )
 
 // stripComments drops -- comments so the checks below look at SQL only.
@@ -52,8 +54,11 @@ func TestRenderKafka(t *testing.T) {
 			t.Errorf("%s #%d still has a placeholder:\n%s", s.File, s.Index, sql)
 		}
 		m := createRE.FindStringSubmatch(sql)
+		if a := settingRE.FindStringSubmatch(sql); a != nil {
+			m = []string{sql, "ALTER", a[1], a[2]}
+		}
 		if m == nil {
-			t.Errorf("%s #%d is not an idempotent CREATE ... IF NOT EXISTS:\n%s", s.File, s.Index, sql)
+			t.Errorf("%s #%d is neither an idempotent CREATE ... IF NOT EXISTS nor ALTER TABLE ... MODIFY SETTING:\n%s", s.File, s.Index, sql)
 			continue
 		}
 		if m[2] != "streamlab" {
@@ -79,7 +84,7 @@ func TestRenderKafka(t *testing.T) {
 	if kafkaTables != 3 {
 		t.Errorf("%d Kafka engine tables, want 3 (aggregates, dead letters, alerts)", kafkaTables)
 	}
-	want := []string{"001_aggregates.sql", "002_dead_letters.sql", "003_alerts.sql", "004_pipeline.sql"}
+	want := []string{"001_aggregates.sql", "002_dead_letters.sql", "003_alerts.sql", "004_pipeline.sql", "005_operations.sql"}
 	if got := slices.Sorted(func(y func(string) bool) {
 		for f := range files {
 			if !y(f) {
@@ -97,6 +102,10 @@ func TestRenderKafka(t *testing.T) {
 		"ENGINE = ReplacingMergeTree(revision)\nPARTITION BY toYYYYMM(window_start)\nORDER BY (window_start, source_partition)",
 		"ORDER BY (source_topic, source_partition, source_offset)",
 		"ORDER BY alert_id",
+		"ALTER TABLE streamlab.aggregates MODIFY SETTING fsync_after_insert = 1, fsync_part_directory = 1",
+		"ALTER TABLE streamlab.dead_letters MODIFY SETTING fsync_after_insert = 1, fsync_part_directory = 1",
+		"ALTER TABLE streamlab.alerts MODIFY SETTING fsync_after_insert = 1, fsync_part_directory = 1",
+		"ALTER TABLE streamlab.ingest_rejects MODIFY SETTING fsync_after_insert = 1, fsync_part_directory = 1",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("rendered schema lacks %q", want)

@@ -1,18 +1,16 @@
 // Package demo runs the whole pipeline in one process with an embedded
 // Kafka (franz-go's kfake serving kafka-go over loopback): producer,
-// processor and dispatcher exactly as in docker-compose, plus a live
-// terminal view fed from the output topics. No network, no Docker.
+// processor and dispatcher exactly as in docker-compose, plus a live view
+// that fits 80 columns, fed from the output topics and the processor's
+// metrics. No network, no Docker.
 package demo
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"sort"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,332 +18,242 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/streamlab/streamlab/chaos"
-	"github.com/streamlab/streamlab/dispatcher"
-	"github.com/streamlab/streamlab/dispatcher/rules"
-	"github.com/streamlab/streamlab/internal/aggregate"
-	"github.com/streamlab/streamlab/internal/deadletter"
-	"github.com/streamlab/streamlab/internal/event"
-	"github.com/streamlab/streamlab/internal/gen"
 	"github.com/streamlab/streamlab/internal/kafkaio"
 	"github.com/streamlab/streamlab/internal/topic"
-	"github.com/streamlab/streamlab/internal/window"
-	"github.com/streamlab/streamlab/processor"
-	"github.com/streamlab/streamlab/producer"
 )
 
-// Burst is one scheduled chaos injection.
-type Burst struct {
-	At    time.Duration
-	Kind  string
-	Count int64
+// run is one demo run: the embedded cluster's address, the roles' shared
+// metrics registry, the view and what feeds it.
+type run struct {
+	cfg          Config
+	brokers      []string
+	topics       topic.Names
+	partitions   map[string]int // per topic, as created
+	reg          *prometheus.Registry
+	view         *view
+	watch        *watcher
+	bursts       *burstWriter
+	chaosWritten atomic.Int64
+	failed       chan error // a role that stops on its own ends the run
+	drawn        bool       // a terminal frame is on screen
 }
 
-// ParseSchedule parses "8s:malformed:300,15s:late:200".
-func ParseSchedule(s string) ([]Burst, error) {
-	if strings.TrimSpace(s) == "" {
-		return nil, nil
+// Run runs the demo until the duration passes, ctx ends, q is typed or a
+// role fails; then it drains (see drain), draws the last frame and writes
+// the summary. The error is a role's failure, a drain step that did not
+// finish, or G1 not adding up on the output topics.
+func Run(ctx context.Context, cfg Config) (*Summary, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	var out []Burst
-	for _, part := range strings.Split(s, ",") {
-		f := strings.Split(strings.TrimSpace(part), ":")
-		if len(f) != 3 {
-			return nil, fmt.Errorf("--chaos %q: want AT:KIND:COUNT entries like 8s:malformed:300", part)
-		}
-		at, err := time.ParseDuration(f[0])
-		if err != nil || at < 0 {
-			return nil, fmt.Errorf("--chaos %q: bad time %q", part, f[0])
-		}
-		n, err := strconv.ParseInt(f[2], 10, 64)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("--chaos %q: bad count %q", part, f[2])
-		}
-		known := false
-		for _, k := range chaos.Kinds() {
-			known = known || k == f[1]
-		}
-		if !known {
-			return nil, fmt.Errorf("--chaos %q: kind %q is not one of %s", part, f[1], strings.Join(chaos.Kinds(), ", "))
-		}
-		out = append(out, Burst{At: at, Kind: f[1], Count: n})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].At < out[j].At })
-	return out, nil
-}
-
-// Config of a demo run.
-type Config struct {
-	Duration   time.Duration // 0 = until interrupted
-	Rate       float64       // producer messages per second
-	Partitions int
-	Window     window.Config
-	Limits     event.Limits
-	Chaos      []Burst
-	WebhookURL string // optional Discord webhook (secret)
-	APIBase    string // optional Discord API base (a local stand-in)
-	Refresh    time.Duration
-	Clear      bool // redraw in place (a terminal); otherwise print frames
-	Out        io.Writer
-	Seed       uint64
-	Keys       io.Reader // typed commands (m, l, d, f, o + Enter; q quits); nil for none
-}
-
-// keyBursts are the bursts one can type while the demo runs.
-var keyBursts = map[string]Burst{
-	"m": {Kind: chaos.Malformed, Count: 300},
-	"l": {Kind: chaos.Late, Count: 200},
-	"d": {Kind: chaos.Duplicate, Count: 200},
-	"f": {Kind: chaos.Future, Count: 100},
-	"o": {Kind: chaos.Oversized, Count: 20},
-}
-
-// Run runs the demo until the duration passes or ctx ends, then prints a
-// summary.
-func Run(ctx context.Context, cfg Config) error {
-	if cfg.Partitions < 1 {
-		cfg.Partitions = 3
-	}
-	if cfg.Refresh <= 0 {
-		cfg.Refresh = time.Second
-	}
-	// The view is the output; the services' info logs would scroll it away.
-	prevLogger := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	defer slog.SetDefault(prevLogger)
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
-		return fmt.Errorf("start embedded Kafka: %w", err)
+		return nil, fmt.Errorf("start embedded Kafka: %w", err)
 	}
 	defer cluster.Close()
-	brokers := cluster.ListenAddrs()
-	topics := topic.Defaults()
-	if _, err := kafkaio.CreateTopics(ctx, brokers, topic.Specs(topics, cfg.Partitions, 24*time.Hour)); err != nil {
+	r := &run{cfg: cfg, brokers: cluster.ListenAddrs(), topics: topic.Defaults(), reg: prometheus.NewRegistry(),
+		failed: make(chan error, 8)}
+	if err := r.createTopics(ctx); err != nil {
+		return nil, err
+	}
+	r.view = newView(cfg.Window, cfg.Partitions, r.topics, cfg.Keys != nil, time.Now())
+	r.watch = newWatcher(r.brokers, r.view)
+	return r.run(ctx)
+}
+
+func (r *run) createTopics(ctx context.Context) error {
+	t := r.topics
+	if _, err := kafkaio.CreateTopics(ctx, r.brokers, topic.Specs(t, r.cfg.Partitions, 24*time.Hour)); err != nil {
 		return err
 	}
-
-	if cfg.Duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
-		defer cancel()
-	}
-	// Services stop after the view's consumers have seen their last output.
-	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopServices()
-
-	reg := prometheus.NewRegistry()
-	pm := processor.NewMetrics(reg)
-	prodm := producer.NewMetrics(reg)
-	proc, err := processor.New(processor.Config{Brokers: brokers, Topics: topics, Window: cfg.Window, Limits: cfg.Limits,
-		CheckpointInterval: time.Second, FlushOnShutdown: true, SessionTimeout: 6 * time.Second, Metrics: pm})
+	counts, err := kafkaio.PartitionCounts(ctx, r.brokers, t.Raw, t.Agg, t.DLQ, t.Alerts)
 	if err != nil {
 		return err
 	}
-	var chaosSent atomic.Int64
-	v := newView(func() int64 { return sumCounter(prodm.Produced) + chaosSent.Load() }, func() int64 { return sumCounter(pm.Messages) })
+	r.partitions = counts
+	return nil
+}
 
-	var wg sync.WaitGroup
-	errc := make(chan error, 8)
-	goRun := func(name string, f func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(); err != nil && !errors.Is(err, context.Canceled) {
-				errc <- fmt.Errorf("%s: %w", name, err)
-			}
-		}()
-	}
-	goRun("processor", func() error { return proc.Run(svcCtx) })
-
-	gcfg := gen.DefaultConfig()
-	gcfg.Seed = cfg.Seed
-	gcfg.Start = time.Now().UTC()
-	gcfg.Window = time.Duration(cfg.Window.SizeMs) * time.Millisecond
-	gcfg.OutOfOrderness = time.Duration(cfg.Window.OutOfOrdernessMs) * time.Millisecond
-	gcfg.AllowedLateness = time.Duration(cfg.Window.AllowedLatenessMs) * time.Millisecond
-	gcfg.MaxEventBytes = cfg.Limits.MaxEventBytes
-	prodCtx, stopProducer := context.WithCancel(ctx)
-	defer stopProducer()
-	producerDone := make(chan struct{})
-	goRun("producer", func() error {
-		defer close(producerDone)
-		_, err := producer.Run(prodCtx, producer.Config{Brokers: brokers, Topic: topics.Raw, Gen: gcfg, Rate: cfg.Rate,
-			Progress: time.Hour, Metrics: prodm})
-		return err
-	})
-
-	dcfg := dispatcher.DefaultConfig()
-	dcfg.Brokers = brokers
-	dcfg.AggregatesTopic, dcfg.DLQTopic, dcfg.AlertsTopic = topics.Agg, topics.DLQ, topics.Alerts
-	dcfg.WebhookURL, dcfg.DiscordAPIBase = cfg.WebhookURL, cfg.APIBase
-	dcfg.Registry = reg
-	dcfg.EvalInterval = time.Second
-	dcfg.Cooldown = time.Minute
-	dcfg.Logger = slog.New(slog.DiscardHandler)
-	dcfg.Rules = demoRules(cfg.Window)
-	goRun("dispatcher", func() error { return dispatcher.Run(svcCtx, dcfg) })
-
-	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+func (r *run) run(ctx context.Context) (*Summary, error) {
+	began := time.Now()
+	// Ctrl-C, the duration and q end the live phase only; the roles and
+	// the view's readers are stopped one by one by the drain.
+	roles := context.WithoutCancel(ctx)
+	watchCtx, stopWatch := context.WithCancel(roles)
 	defer stopWatch()
-	watch(watchCtx, &wg, brokers, topics, cfg.Partitions, v)
+	r.watch.watchTopics(watchCtx, r.topics.Agg, r.topics.DLQ, r.topics.Alerts, r.partitions)
 
-	burst := func(kind string, count int64, seed uint64) error {
-		n, err := chaos.Run(prodCtx, chaos.Config{Brokers: brokers, Topic: topics.Raw, Kind: kind, Count: count,
-			Seed: seed, Window: gcfg.Window, OutOfOrderness: gcfg.OutOfOrderness,
-			AllowedLateness: gcfg.AllowedLateness, MaxEventBytes: gcfg.MaxEventBytes})
-		chaosSent.Add(n)
-		if err != nil && prodCtx.Err() == nil {
-			return err
-		}
-		return nil
+	proc, err := r.startProcessor(roles)
+	if err != nil {
+		return nil, err
 	}
-	goRun("chaos", func() error {
-		start := time.Now()
-		for i, b := range cfg.Chaos {
-			select {
-			case <-prodCtx.Done():
-				return nil
-			case <-time.After(time.Until(start.Add(b.At))):
-			}
-			if err := burst(b.Kind, b.Count, cfg.Seed+uint64(i)+1); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	disp := r.startDispatcher(roles)
+	prod := r.startProducer(roles)
 	quit := make(chan struct{})
-	if cfg.Keys != nil {
-		v.keysHelp = true
-		// Lines, not raw key presses: no terminal mode to restore if the
-		// demo dies, and it works the same under tmux, ssh or Windows.
-		go func() {
-			sc := bufio.NewScanner(cfg.Keys)
-			seed := cfg.Seed + 1000
-			for sc.Scan() {
-				k, ok := keyBursts[strings.TrimSpace(sc.Text())]
-				switch {
-				case strings.TrimSpace(sc.Text()) == "q":
-					close(quit)
-					return
-				case ok:
-					seed++
-					if err := burst(k.Kind, k.Count, seed); err != nil {
-						errc <- err
-						return
-					}
-				}
-			}
-		}()
-	}
+	var once sync.Once
+	bursts := r.startBursts(roles, began, func() { once.Do(func() { close(quit) }) })
 
-	start := time.Now()
-	tick := time.NewTicker(cfg.Refresh)
+	liveErr := r.live(ctx, quit)
+	drainErr := r.drain(ctx, liveErr != nil, prod, bursts, disp, proc)
+	stopWatch()
+	r.watch.wait()
+	r.refresh(roles)
+
+	sum, err := r.summary(roles, time.Since(began))
+	if err != nil {
+		return nil, errors.Join(liveErr, drainErr, err)
+	}
+	sum.write(r.cfg.Out, r.topics)
+	errs := []error{liveErr, drainErr}
+	if liveErr == nil && drainErr == nil && !sum.G1Holds() {
+		errs = append(errs, fmt.Errorf("G1 does not add up on the output topics: produced %d, counted %d + duplicates %d + dead letters %d",
+			sum.Produced, sum.Counted, sum.Duplicates, sum.DeadLetters))
+	}
+	return sum, errors.Join(errs...)
+}
+
+// live draws a frame every Refresh (and at once after a chaos
+// acknowledgement) until the duration passes, ctx ends, q is typed or a
+// role fails.
+func (r *run) live(ctx context.Context, quit <-chan struct{}) error {
+	if r.cfg.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.cfg.Duration)
+		defer cancel()
+	}
+	tick := time.NewTicker(r.cfg.Refresh)
 	defer tick.Stop()
-	var runErr error
-loop:
+	r.refresh(ctx)
 	for {
 		select {
 		case <-ctx.Done():
-			break loop
+			return nil
 		case <-quit:
-			break loop
-		case err := <-errc:
-			runErr = err
-			break loop
+			return nil
+		case err := <-r.failed:
+			return err
 		case <-tick.C:
-			v.render(cfg.Out, cfg.Clear)
+			r.refresh(ctx)
+		case <-r.view.redraw:
+			r.refresh(ctx)
 		}
 	}
-	// Stop the producer, let the processor flush (its shutdown emits every
-	// window not yet emitted), give the view a moment to read it, and stop.
-	stopProducer()
-	select { // its last batch may still be in flight
-	case <-producerDone:
-	case <-time.After(10 * time.Second):
-	}
-	// Let the processor finish what was produced, so the summary balances.
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if sumCounter(pm.Messages) >= sumCounter(prodm.Produced)+chaosSent.Load() {
-			break
-		}
-	}
-	stopServices()
-	time.Sleep(1500 * time.Millisecond)
-	stopWatch()
-	wg.Wait()
-	v.render(cfg.Out, cfg.Clear)
-	v.summary(cfg.Out, time.Since(start))
-	return runErr
 }
 
-// demoRules scale the alert rules to the demo's short windows so that a
-// chaos burst raises an alert within seconds.
-func demoRules(w window.Config) rules.Config {
-	r := dispatcher.DefaultConfig().Rules
-	size := time.Duration(w.SizeMs) * time.Millisecond
-	r.WindowSize = size
-	r.SettleDelay = size
-	r.DLQBucket = 5 * time.Second
-	r.DLQSpikeFloor = 20
-	r.BaselineWindows = 6
-	r.WarmupBuckets = 1 // the first burst comes seconds after the start
-	r.RevenueMinHistory = 3
-	r.LateFloor = 20
-	return r
+// drain ends the run so that the last frame and the summary are complete:
+//  1. the producer and the chaos writer stop (a write in flight finishes);
+//  2. the processor catches up: its group has committed the raw topic's end
+//     offsets, so every produced message is decided and its outputs acked;
+//  3. the dispatcher stops before the flush below, whose windows are partial
+//     and would only raise false revenue alerts;
+//  4. the processor stops: its shutdown flush publishes every window not yet
+//     emitted, acknowledged before its Run returns;
+//  5. the view reads every output topic to its end.
+//
+// After a role failed there is nothing to wait for: everything just stops.
+func (r *run) drain(ctx context.Context, failed bool, prod, bursts, disp, proc *service) error {
+	ctx = context.WithoutCancel(ctx)
+	began := time.Now()
+	step := func(what string, err error) error {
+		if err != nil {
+			r.cfg.Logger.Warn("demo drain: "+what+" failed", "elapsed", time.Since(began).Round(time.Millisecond), "err", err)
+		} else {
+			r.cfg.Logger.Info("demo drain: "+what, "elapsed", time.Since(began).Round(time.Millisecond))
+		}
+		return err
+	}
+	errs := []error{prod.stop(), bursts.stop()}
+	if failed {
+		return errors.Join(append(errs, disp.stop(), proc.stop())...)
+	}
+	errs = append(errs, step("the processor committed every produced offset",
+		waitFor(ctx, r.cfg.DrainTimeout, "the processor to commit every produced offset", r.processorCaughtUp)))
+	errs = append(errs, disp.stop(), step("the processor flushed and stopped", proc.stop()))
+	r.view.setFlushed()
+	errs = append(errs, step("the view read every output record", waitFor(ctx, r.cfg.DrainTimeout, "the view to read every output record",
+		func(ctx context.Context) (bool, string, error) {
+			return r.watch.caughtUp(ctx, r.topics.Agg, r.topics.DLQ, r.topics.Alerts)
+		})))
+	return errors.Join(errs...)
 }
 
-func sumCounter(c *prometheus.CounterVec) int64 {
-	ch := make(chan prometheus.Metric, 64)
-	go func() { c.Collect(ch); close(ch) }()
-	var n float64
-	for m := range ch {
-		var d dto.Metric
-		if m.Write(&d) == nil {
-			n += d.GetCounter().GetValue()
-		}
+func (r *run) processorCaughtUp(ctx context.Context) (bool, string, error) {
+	n := r.partitions[r.topics.Raw]
+	ends, err := kafkaio.EndOffsets(ctx, r.brokers, r.topics.Raw, n)
+	if err != nil {
+		return false, "", err
 	}
-	return int64(n)
+	committed, err := kafkaio.CommittedOffsets(ctx, r.brokers, processorGroup, r.topics.Raw, n)
+	if err != nil {
+		return false, "", err
+	}
+	var behind int64
+	for p, end := range ends {
+		behind += max(0, end-max(0, committed[p]))
+	}
+	return behind == 0, fmt.Sprintf("%d messages not committed", behind), nil
 }
 
-// watch consumes the output topics into the view.
-func watch(ctx context.Context, wg *sync.WaitGroup, brokers []string, topics topic.Names, partitions int, v *view) {
-	consume := func(topic string, p int, fn func(kafka.Message)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p, MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 200 * time.Millisecond})
-			defer r.Close()
-			for {
-				m, err := r.FetchMessage(ctx)
-				if err != nil {
-					return
-				}
-				fn(m)
-			}
-		}()
+// produced is the number of records on the raw topic: its end offsets, summed.
+func (r *run) produced(ctx context.Context) (int64, error) {
+	ends, err := kafkaio.EndOffsets(ctx, r.brokers, r.topics.Raw, r.partitions[r.topics.Raw])
+	var n int64
+	for _, end := range ends {
+		n += end
 	}
-	for p := 0; p < partitions; p++ {
-		consume(topics.Agg, p, func(m kafka.Message) {
-			if r, err := aggregate.Unmarshal(m.Value); err == nil {
-				v.aggregate(r)
-			}
-		})
-		consume(topics.DLQ, p, func(m kafka.Message) {
-			if l, err := deadletter.FromMessage(m); err == nil {
-				v.deadLetter(fmt.Sprintf("%d/%d", l.Partition, l.Offset), string(l.Reason))
-			}
-		})
+	return n, err
+}
+
+// refresh samples the processor and the raw topic, then draws a frame.
+func (r *run) refresh(ctx context.Context) {
+	r.view.setSample(r.sample(ctx))
+	r.draw(r.view.frame(time.Now()).render())
+}
+
+// sample reads the processor's counters before the raw topic's end offsets:
+// a message is decided only after it is on the topic, so in this order
+// decided <= produced, and the difference is what is in flight.
+func (r *run) sample(ctx context.Context) sample {
+	s := sample{at: time.Now(), outcomes: map[string]int64{}, watermarks: map[int32]int64{}}
+	outcomes, err := gather(r.reg, "streamlab_processor_messages_total", "outcome")
+	if err == nil {
+		for o, n := range outcomes {
+			s.outcomes[o] = int64(n)
+		}
 	}
-	consume(topics.Alerts, 0, func(m kafka.Message) {
-		var a struct {
-			Status, Rule, Title string
-			FiredAt             time.Time `json:"fired_at"`
+	if wms, err := gather(r.reg, "streamlab_processor_watermark_seconds", "partition"); err == nil {
+		for p, sec := range wms {
+			if n, err := strconv.Atoi(p); err == nil {
+				s.watermarks[int32(n)] = int64(math.Round(sec * 1000))
+			}
 		}
-		if json.Unmarshal(m.Value, &a) == nil {
-			v.alert(alertLine{At: a.FiredAt, Status: a.Status, Rule: a.Rule, Title: a.Title})
-		}
-	})
+	}
+	// Not cut short by the end of the live phase: a frame drawn then would
+	// show a cancelled read instead of the numbers.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	s.produced, s.err = r.produced(ctx)
+	return s
+}
+
+// draw writes a frame: in a terminal over the previous one (cursor home,
+// each line cleared to its end, the rest of the screen cleared, so nothing
+// flickers and stray log lines are overwritten), otherwise after it.
+func (r *run) draw(frame string) {
+	if !r.cfg.Terminal {
+		io.WriteString(r.cfg.Out, frame+"\n")
+		return
+	}
+	var b strings.Builder
+	if !r.drawn {
+		b.WriteString("\x1b[H\x1b[2J")
+		r.drawn = true
+	}
+	b.WriteString("\x1b[H")
+	b.WriteString(strings.ReplaceAll(frame, "\n", "\x1b[K\n"))
+	b.WriteString("\x1b[J")
+	io.WriteString(r.cfg.Out, b.String())
 }

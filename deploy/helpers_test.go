@@ -1,12 +1,14 @@
 // Package deploy_test checks the deployment files (docker-compose.yml, the
-// Dockerfile, deploy/prometheus.yml, .env.example, the Makefile and run.ps1)
-// against each other and against the code they run, so that a renamed flag,
-// a new secret or a forgotten port binding fails `go test` instead of the
-// first `make up` of whoever reads the repository. None of it needs Docker.
+// Dockerfile, deploy/prometheus.yml, .env.example, the Makefile, run.ps1 and
+// the CI workflow) against each other and against the code they run, so
+// that a renamed flag, a new secret or a forgotten port binding fails `go
+// test` instead of the first `make up` of whoever reads the repository. The
+// compose file is loaded by compose-go, the library `docker compose` itself
+// uses; the house rules are checked on top. None of it needs Docker.
 package deploy_test
 
 import (
-	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -16,11 +18,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/dotenv"
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/template"
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"go.yaml.in/yaml/v3"
 
-	"github.com/streamlab/streamlab/cli"
+	streamlab "github.com/streamlab/streamlab/cli"
 )
 
 // repo is the repository root, seen from this package's directory.
@@ -37,196 +43,107 @@ func readRepoFile(t *testing.T, name string) string {
 	return string(b)
 }
 
-// composeFile is the part of the Compose specification these tests read.
-type composeFile struct {
-	Services map[string]*service `yaml:"services"`
-	Volumes  map[string]any      `yaml:"volumes"`
-}
-
-type service struct {
-	Image       string       `yaml:"image"`
-	Build       any          `yaml:"build"`
-	Command     stringList   `yaml:"command"`
-	Entrypoint  stringList   `yaml:"entrypoint"`
-	Environment environment  `yaml:"environment"`
-	Ports       []any        `yaml:"ports"`
-	Volumes     []any        `yaml:"volumes"`
-	Healthcheck *healthcheck `yaml:"healthcheck"`
-	DependsOn   dependsOn    `yaml:"depends_on"`
-	Restart     string       `yaml:"restart"`
-	Profiles    []string     `yaml:"profiles"`
-}
-
-type healthcheck struct {
-	Test    stringList `yaml:"test"`
-	Disable bool       `yaml:"disable"`
-}
-
-// stringList is a command in either Compose form: a list, or a string that
-// Compose splits on white space.
-type stringList []string
-
-func (s *stringList) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.ScalarNode {
-		*s = strings.Fields(n.Value)
-		return nil
+// composeOptions are the options `docker compose` itself loads a project
+// with (docker/compose cmd/compose: working directory, an env file for
+// interpolation, profiles, paths resolved against the project directory),
+// less the process environment, so that the developer's shell cannot
+// change what the tests see. unset collects every ${VAR} or $VAR used
+// without a default that the env file does not set: Compose would warn and
+// put in an empty string.
+func composeOptions(file, envFile string, profiles []string, unset *[]string, extra ...cli.ProjectOptionsFn) (*cli.ProjectOptions, error) {
+	record := func(o *loader.Options) {
+		if o.Interpolate == nil {
+			return
+		}
+		o.Interpolate.Substitute = func(s string, m template.Mapping) (string, error) {
+			return template.SubstituteWithOptions(s, m, template.WithoutLogging,
+				template.WithReplacementFunction(func(sub string, m template.Mapping, cfg *template.Config) (string, error) {
+					if v := bareVar.FindStringSubmatch(sub); v != nil {
+						if _, ok := m(v[1]); !ok && unset != nil {
+							*unset = append(*unset, v[1])
+						}
+					}
+					return template.DefaultReplacementFunc(sub, m, cfg)
+				}))
+		}
 	}
-	var l []string
-	if err := n.Decode(&l); err != nil {
-		return err
-	}
-	*s = l
-	return nil
+	return cli.NewProjectOptions([]string{file}, append([]cli.ProjectOptionsFn{
+		cli.WithWorkingDirectory(filepath.Dir(file)),
+		cli.WithEnvFiles(envFile),
+		cli.WithDotEnv,
+		cli.WithProfiles(profiles),
+		cli.WithResolvedPaths(true),
+		cli.WithLoadOptions(record),
+	}, extra...)...)
 }
 
-// environment is either a map or a list of KEY=VALUE; values may be
-// numbers or booleans in the map form.
-type environment map[string]string
+// bareVar is a variable reference without a default or an error message.
+var bareVar = regexp.MustCompile(`^\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?$`)
 
-func (e *environment) UnmarshalYAML(n *yaml.Node) error {
-	out := environment{}
-	switch n.Kind {
-	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			out[n.Content[i].Value] = n.Content[i+1].Value
-		}
-	case yaml.SequenceNode:
-		for _, c := range n.Content {
-			k, v, _ := strings.Cut(c.Value, "=")
-			out[k] = v
-		}
-	default:
-		return fmt.Errorf("line %d: environment must be a map or a list", n.Line)
+// loadProjectFile loads a compose file with an env file as Compose would.
+func loadProjectFile(file, envFile string, profiles ...string) (*types.Project, []string, error) {
+	var unset []string
+	opts, err := composeOptions(file, envFile, profiles, &unset)
+	if err != nil {
+		return nil, nil, err
 	}
-	*e = out
-	return nil
+	p, err := opts.LoadProject(context.Background())
+	return p, unset, err
 }
 
-// dependsOn maps each dependency to its condition; the short list form
-// means service_started.
-type dependsOn map[string]string
-
-func (d *dependsOn) UnmarshalYAML(n *yaml.Node) error {
-	out := dependsOn{}
-	switch n.Kind {
-	case yaml.SequenceNode:
-		for _, c := range n.Content {
-			out[c.Value] = "service_started"
-		}
-	case yaml.MappingNode:
-		var m map[string]struct {
-			Condition string `yaml:"condition"`
-		}
-		if err := n.Decode(&m); err != nil {
-			return err
-		}
-		for k, v := range m {
-			out[k] = cmpOr(v.Condition, "service_started")
-		}
-	default:
-		return fmt.Errorf("line %d: depends_on must be a map or a list", n.Line)
-	}
-	*d = out
-	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-func loadCompose(t *testing.T) *composeFile {
+// loadProject loads docker-compose.yml with .env.example (what `make up`
+// copies to .env) and the given profiles: schema validation, interpolation,
+// merges, depends_on and volume consistency are compose-go's, as in
+// `docker compose config`.
+func loadProject(t *testing.T, profiles ...string) *types.Project {
 	t.Helper()
-	var c composeFile
-	if err := yaml.Unmarshal([]byte(readRepoFile(t, "docker-compose.yml")), &c); err != nil {
-		t.Fatalf("docker-compose.yml: %v", err)
+	abs, err := filepath.Abs(repoPath("docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(c.Services) == 0 {
+	p, unset, err := loadProjectFile(abs, repoPath(".env.example"), profiles...)
+	if err != nil {
+		t.Fatalf("docker-compose.yml with .env.example: %v", err)
+	}
+	for _, v := range slices.Compact(slices.Sorted(slices.Values(unset))) {
+		t.Errorf("docker-compose.yml uses $%s without a default, and .env.example does not set it: Compose would put in an empty string", v)
+	}
+	if len(p.Services) == 0 {
 		t.Fatal("docker-compose.yml has no services")
 	}
-	return &c
-}
-
-// sortedNames gives a deterministic iteration order for error messages.
-func sortedNames(c *composeFile) []string {
-	names := make([]string, 0, len(c.Services))
-	for n := range c.Services {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
+	return p
 }
 
 // isStreamlab reports whether the service runs the image built from the
 // repository's Dockerfile.
-func (s *service) isStreamlab() bool { return s.Build != nil }
+func isStreamlab(s types.ServiceConfig) bool { return s.Build != nil }
 
 // isOneShot reports whether the service is a job that runs to completion.
-func (s *service) isOneShot() bool { return s.Restart == "no" }
+func isOneShot(s types.ServiceConfig) bool { return s.Restart == types.RestartPolicyNo }
 
-// loadEnvExample reads .env.example: the values `make up` starts with.
-func loadEnvExample(t *testing.T) map[string]string {
-	t.Helper()
-	env := map[string]string{}
-	sc := bufio.NewScanner(strings.NewReader(readRepoFile(t, ".env.example")))
-	for line := 1; sc.Scan(); line++ {
-		l := strings.TrimSpace(sc.Text())
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
+// environment is a service's environment after interpolation; a variable
+// declared without a value (taken from the shell) is empty.
+func environment(s types.ServiceConfig) map[string]string {
+	out := make(map[string]string, len(s.Environment))
+	for k, v := range s.Environment {
+		if v != nil {
+			out[k] = *v
+		} else {
+			out[k] = ""
 		}
-		k, v, ok := strings.Cut(l, "=")
-		if !ok || !regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`).MatchString(k) {
-			t.Fatalf(".env.example:%d: want KEY=VALUE, got %q", line, l)
-		}
-		env[k] = v
 	}
-	return env
+	return out
 }
 
-var varRef = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
-
-// interpolate expands a value the way Compose does ($$, $VAR, ${VAR},
-// ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}) and
-// reports the variables that are neither set nor defaulted.
-func interpolate(s string, env map[string]string) (string, []string) {
-	var missing []string
-	out := varRef.ReplaceAllStringFunc(s, func(m string) string {
-		if m == "$$" {
-			return "$"
-		}
-		sub := varRef.FindStringSubmatch(m)
-		name, op, arg := sub[1], sub[2], sub[3]
-		if name == "" {
-			name = sub[4]
-		}
-		v, set := env[name]
-		switch op {
-		case ":-":
-			if v == "" {
-				return arg
-			}
-		case "-":
-			if !set {
-				return arg
-			}
-		case ":?":
-			if v == "" {
-				missing = append(missing, name)
-			}
-		case "?":
-			if !set {
-				missing = append(missing, name)
-			}
-		default:
-			if !set {
-				missing = append(missing, name)
-			}
-		}
-		return v
-	})
-	return out, missing
+// loadEnvExample reads .env.example with Compose's own dotenv parser: the
+// values `make up` starts with.
+func loadEnvExample(t *testing.T) map[string]string {
+	t.Helper()
+	env, err := dotenv.GetEnvFromFile(map[string]string{}, []string{repoPath(".env.example")})
+	if err != nil {
+		t.Fatalf(".env.example: %v", err)
+	}
+	return env
 }
 
 // invocation is one way the deployment runs the streamlab binary: a
@@ -239,15 +156,15 @@ type invocation struct {
 }
 
 // flagName is the flag an environment variable backs: the reverse of
-// cli.EnvName.
+// streamlab.EnvName.
 func flagName(envVar string) string {
-	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(envVar, cli.EnvPrefix)), "_", "-")
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(envVar, streamlab.EnvPrefix)), "_", "-")
 }
 
 // check walks the cobra tree along inv's arguments and returns one message
 // per command or flag the binary does not have.
 func (inv invocation) check() []string {
-	root := cli.NewRoot(nil, io.Discard, io.Discard)
+	root := streamlab.NewRoot(nil, io.Discard, io.Discard)
 	var problems []string
 	cmd := root
 	i := 0
@@ -281,7 +198,7 @@ func (inv invocation) check() []string {
 		}
 	}
 	for _, k := range sortedKeys(inv.env) {
-		if !strings.HasPrefix(k, cli.EnvPrefix) {
+		if !strings.HasPrefix(k, streamlab.EnvPrefix) {
 			continue
 		}
 		name := flagName(k)
@@ -289,8 +206,8 @@ func (inv invocation) check() []string {
 		switch {
 		case f == nil:
 			problems = append(problems, fmt.Sprintf("%s: %s sets --%s, but `%s` has no such flag", inv.where, k, name, path))
-		case cli.EnvName(f.Name) != k:
-			problems = append(problems, fmt.Sprintf("%s: %s is not how --%s is spelled as a variable (%s)", inv.where, k, f.Name, cli.EnvName(f.Name)))
+		case streamlab.EnvName(f.Name) != k:
+			problems = append(problems, fmt.Sprintf("%s: %s is not how --%s is spelled as a variable (%s)", inv.where, k, f.Name, streamlab.EnvName(f.Name)))
 		default:
 			if err := f.Value.Set(inv.env[k]); err != nil {
 				problems = append(problems, fmt.Sprintf("%s: %s=%q is not a valid --%s: %v", inv.where, k, inv.env[k], name, err))

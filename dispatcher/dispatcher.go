@@ -193,7 +193,7 @@ func (s *service) start(ctx context.Context) error {
 	if s.lag != nil {
 		lagCtx, stopLag := context.WithCancel(life)
 		done := make(chan struct{})
-		go func() { defer close(done); s.lag.run(lagCtx, parts[cfg.LagTopic]) }()
+		go func() { defer close(done); s.lag.run(lagCtx, len(parts[cfg.LagTopic])) }()
 		readers := s.stopReaders
 		s.stopReaders = func() { stopLag(); <-done; readers() }
 	}

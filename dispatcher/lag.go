@@ -73,10 +73,10 @@ func (l *lagExporter) Collect(ch chan<- prometheus.Metric) {
 }
 
 // refresh measures once.
-func (l *lagExporter) refresh(ctx context.Context, partitions []int) error {
+func (l *lagExporter) refresh(ctx context.Context, partitions int) error {
 	ctx, cancel := context.WithTimeout(ctx, max(l.interval, 10*time.Second))
 	defer cancel()
-	lag, err := kafkaio.GroupLag(ctx, l.k.client, l.group, l.topic, partitions)
+	lag, err := kafkaio.GroupLag(ctx, l.k.brokers, l.group, l.topic, partitions)
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (l *lagExporter) refresh(ctx context.Context, partitions []int) error {
 
 // run refreshes every interval until ctx ends, logging a failure once when
 // it starts and once when it heals, not on every tick.
-func (l *lagExporter) run(ctx context.Context, partitions []int) {
+func (l *lagExporter) run(ctx context.Context, partitions int) {
 	t := time.NewTicker(l.interval)
 	defer t.Stop()
 	failing := ""

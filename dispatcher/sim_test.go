@@ -195,13 +195,9 @@ func (s *simStack) handle(r rawRecord, at time.Time) {
 	pp.Now = func() time.Time { return at }
 	msg := pipeline.Message{Topic: "events.raw.v1", Partition: int32(r.partition), Offset: r.offset,
 		Key: r.msg.Key, Value: r.msg.Value, RefMs: r.msg.ProducedAt.UnixMilli()}
-	pp.Process(&msg, func(a *aggregate.Record) {
-		b, err := a.Marshal()
-		if err != nil {
-			s.t.Fatal(err)
-		}
+	pp.Process(&msg, func(a *aggregate.View) {
 		m := kafka.Message{Topic: DefaultConfig().AggregatesTopic, Partition: r.partition, Offset: int64(len(s.agg[r.partition])),
-			Key: []byte(a.Key()), Value: b, Time: at}
+			Key: a.AppendKey(nil), Value: a.AppendJSON(nil), Time: at}
 		s.agg[r.partition] = append(s.agg[r.partition], m)
 		s.written(m)
 	}, func(l *deadletter.Letter) {

@@ -135,33 +135,16 @@ func passed(committed map[int32]int64, last map[int32]int64) bool {
 }
 
 // committedOffsets returns the group's committed offset per partition of
-// topic (-1 where it committed nothing).
+// topic (-1 where it committed nothing), keyed like the dead letters'
+// source partitions.
 func committedOffsets(ctx context.Context, brokers []string, group, topic string, partitions int) (map[int32]int64, error) {
-	parts := make([]int, partitions)
-	for p := range parts {
-		parts[p] = p
-	}
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
-	c, err := kafkaio.CommittedOffsets(ctx, client, group, topic, parts)
+	c, err := kafkaio.CommittedOffsets(ctx, brokers, group, topic, partitions)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[int32]int64, partitions)
+	out := make(map[int32]int64, len(c))
 	for p, off := range c {
 		out[int32(p)] = off
-	}
-	return out, nil
-}
-
-// endOffsets returns the end offset of every partition of topic.
-func endOffsets(ctx context.Context, brokers []string, topic string, partitions int) (map[int]int64, error) {
-	out := make(map[int]int64, partitions)
-	for p := range partitions {
-		_, last, err := kafkaio.Offsets(ctx, brokers, topic, p)
-		if err != nil {
-			return nil, err
-		}
-		out[p] = last
 	}
 	return out, nil
 }

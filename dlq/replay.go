@@ -133,7 +133,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (*ReplayReport, error) {
 	var dlqStart map[int]int64
 	if cfg.Wait > 0 {
 		// Dead letters of the replayed records can only come after this.
-		if dlqStart, err = endOffsets(ctx, s.Brokers, s.Topics.DLQ, counts[s.Topics.DLQ]); err != nil {
+		if dlqStart, err = kafkaio.EndOffsets(ctx, s.Brokers, s.Topics.DLQ, counts[s.Topics.DLQ]); err != nil {
 			return rep, err
 		}
 	}

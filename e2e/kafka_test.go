@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/streamlab/streamlab/internal/kafkaio"
+	"github.com/streamlab/streamlab/internal/retry"
 )
 
 // topicSet names every topic of one pipeline. Each test uses its own set so
@@ -73,54 +75,24 @@ func client(b string) *kafka.Client {
 	return &kafka.Client{Addr: kafka.TCP(strings.Split(b, ",")...), Timeout: 30 * time.Second}
 }
 
-// endOffsets returns the log end offset of every partition of topic.
+// endOffsets returns the log end offset of every partition of topic. Like
+// the roles, it retries transient errors (a partition without a leader
+// right after a broker restart, a reset connection on a loaded machine)
+// until ctx ends: a test's own reads must not be what flakes.
 func endOffsets(ctx context.Context, b, topic string, partitions int) (map[int]int64, error) {
-	reqs := make([]kafka.OffsetRequest, partitions)
-	for p := range reqs {
-		reqs[p] = kafka.LastOffsetOf(p)
-	}
-	resp, err := client(b).ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
-	if err != nil {
-		return nil, fmt.Errorf("list offsets of %s: %w", topic, err)
-	}
-	out := make(map[int]int64, partitions)
-	for _, po := range resp.Topics[topic] {
-		if po.Error != nil {
-			return nil, fmt.Errorf("list offsets of %s/%d: %w", topic, po.Partition, po.Error)
-		}
-		out[po.Partition] = po.LastOffset
-	}
-	if len(out) != partitions {
-		return nil, fmt.Errorf("list offsets of %s: got %d partitions, want %d", topic, len(out), partitions)
-	}
-	return out, nil
+	return retry.Do(ctx, retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second}, nil, "end offsets of "+topic, kafkaio.Transient,
+		func(ctx context.Context) (map[int]int64, error) {
+			return kafkaio.EndOffsets(ctx, strings.Split(b, ","), topic, partitions)
+		})
 }
 
 // committedOffsets returns the group's committed offset per partition (-1
-// when nothing is committed yet).
+// when nothing is committed yet), retrying transient errors like endOffsets.
 func committedOffsets(ctx context.Context, b, group, topic string, partitions int) (map[int]int64, error) {
-	parts := make([]int, partitions)
-	for p := range parts {
-		parts[p] = p
-	}
-	resp, err := client(b).OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
-	if err != nil {
-		return nil, fmt.Errorf("fetch offsets of group %s: %w", group, err)
-	}
-	if resp.Error != nil {
-		return nil, fmt.Errorf("fetch offsets of group %s: %w", group, resp.Error)
-	}
-	out := make(map[int]int64, partitions)
-	for p := range parts {
-		out[p] = -1
-	}
-	for _, po := range resp.Topics[topic] {
-		if po.Error != nil {
-			return nil, fmt.Errorf("fetch offset of group %s on %s/%d: %w", group, topic, po.Partition, po.Error)
-		}
-		out[po.Partition] = po.CommittedOffset
-	}
-	return out, nil
+	return retry.Do(ctx, retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second}, nil, "committed offsets of "+group, kafkaio.Transient,
+		func(ctx context.Context) (map[int]int64, error) {
+			return kafkaio.CommittedOffsets(ctx, strings.Split(b, ","), group, topic, partitions)
+		})
 }
 
 // waitConsumed waits until group has committed the end offset of every

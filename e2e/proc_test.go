@@ -68,8 +68,14 @@ func childEnv() []string {
 // test failed.
 func startRole(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	return startProgram(t, name, binPath, args...)
+}
+
+// startProgram is startRole for any program (a Prometheus server, say).
+func startProgram(t *testing.T, name, bin string, args ...string) *proc {
+	t.Helper()
 	p := &proc{name: name, out: &logBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(binPath, args...)
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = childEnv()
 	p.cmd.Stdout = p.out
 	p.cmd.Stderr = p.out

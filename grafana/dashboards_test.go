@@ -8,8 +8,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/streamlab/streamlab/clickhouse"
+	"github.com/streamlab/streamlab/dispatcher"
 	"github.com/streamlab/streamlab/grafana"
 	"github.com/streamlab/streamlab/internal/grafanatest"
 	"github.com/streamlab/streamlab/processor"
@@ -205,6 +212,10 @@ func schemaObjects(t *testing.T) map[string]bool {
 
 var tableRef = regexp.MustCompile(`(?i)\b(?:FROM|JOIN)\s+([A-Za-z_][\w.]*)(\(?)`)
 
+// systemTables are ClickHouse's own tables a dashboard may read: they exist
+// on every server since 23.8 (docker-compose runs 25.8) and on chDB.
+var systemTables = map[string]bool{"system.kafka_consumers": true}
+
 // unknownTables lists the tables a query reads that the schema lacks.
 func unknownTables(sql string, known map[string]bool) []string {
 	var out []string
@@ -213,7 +224,7 @@ func unknownTables(sql string, known map[string]bool) []string {
 			continue // a table function or ARRAY JOIN f(...)
 		}
 		name := strings.TrimPrefix(m[1], "streamlab.")
-		if !known[name] {
+		if !known[name] && !systemTables[name] {
 			out = append(out, m[1])
 		}
 	}
@@ -276,14 +287,72 @@ func (d *describer) Unregister(prometheus.Collector) bool { return false }
 
 var metricRef = regexp.MustCompile(`\bstreamlab_[a-z0-9_]+`)
 
+// definedMetrics are the metric names some non-test Go file of the module
+// spells as a string literal: the dispatcher's (constants it registers) and
+// those of whatever role registers a metric the describer cannot reach.
+func definedMetrics(t *testing.T) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	name := regexp.MustCompile(`^streamlab_[a-z0-9_]+$`)
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != ".." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+		if err != nil {
+			return err
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			if lit, ok := n.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+				if v, err := strconv.Unquote(lit.Value); err == nil && name.MatchString(v) {
+					out[v] = true
+				}
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// awaited are metrics agreed between the helpers of issue 14 (the lead's
+// notes list the names) that a dashboard already shows but that another
+// branch registers. Each is allowed while no code defines it; once one
+// does, the entry must go (the test says so), and the real-Prometheus test
+// (e2e TestPrometheusDashboards) requires series for every one of them.
+var awaited = map[string]string{
+	"streamlab_processor_checkpoint_age_seconds": "the processor (per-partition gauges refreshed on a timer)",
+	"streamlab_processor_time_seconds_total":     "the processor (time by activity, for backpressure)",
+}
+
 // Every metric a Prometheus panel asks for must be one the processor or
-// the producer registers (a histogram's _bucket/_sum/_count included).
+// the producer registers (a histogram's _bucket/_sum/_count included), or
+// one the code defines (the dispatcher's), or an awaited one.
 func TestPrometheusPanelsUseRegisteredMetrics(t *testing.T) {
 	reg := &describer{names: map[string]bool{}}
 	processor.NewMetrics(reg)
 	producer.NewMetrics(reg)
 	if !reg.names["streamlab_processor_messages_total"] {
 		t.Fatalf("describer found %v", reg.names)
+	}
+	defined := definedMetrics(t)
+	if !defined[dispatcher.MetricAlertsSent] || !defined["streamlab_processor_messages_total"] {
+		t.Fatalf("the source scan found only %v", defined)
+	}
+	known := func(m string) bool { return reg.names[m] || defined[m] }
+	for m, who := range awaited {
+		if known(m) {
+			t.Errorf("%s is defined now: delete it from awaited (it was waiting for %s)", m, who)
+		}
 	}
 	n := 0
 	for _, d := range dashboards(t) {
@@ -295,12 +364,16 @@ func TestPrometheusPanelsUseRegisteredMetrics(t *testing.T) {
 				n++
 				base := m
 				for _, suf := range []string{"_bucket", "_sum", "_count"} {
-					if b, ok := strings.CutSuffix(m, suf); ok && reg.names[b] {
+					if b, ok := strings.CutSuffix(m, suf); ok && known(b) {
 						base = b
 					}
 				}
-				if !reg.names[base] {
-					t.Errorf("%s panel %q: metric %s is not registered by the processor or producer", d.File, q.Title, m)
+				switch {
+				case known(base):
+				case awaited[base] != "":
+					t.Logf("%s panel %q: %s awaits %s", d.File, q.Title, m, awaited[base])
+				default:
+					t.Errorf("%s panel %q: metric %s is registered by no role", d.File, q.Title, m)
 				}
 			}
 		}

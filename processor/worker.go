@@ -212,18 +212,14 @@ func (w *worker) process(batch []kafka.Message, label string) {
 	cfg.Metrics.OpenWindows.WithLabelValues(label).Set(float64(w.part.Engine.OpenWindows()))
 }
 
-func (w *worker) emit(r *aggregate.Record) {
-	b, err := r.Marshal()
-	if err != nil {
-		w.outputErr = err
-		return
-	}
+func (w *worker) emit(r *aggregate.View) {
+	b := r.AppendJSON(nil)
 	kind := "revision"
 	if r.Revision == 1 {
 		kind = "first"
 	}
 	w.p.cfg.Metrics.Emissions.WithLabelValues(kind).Inc()
-	w.aggOut = append(w.aggOut, kafka.Message{Key: []byte(r.Key()), Value: b})
+	w.aggOut = append(w.aggOut, kafka.Message{Key: r.AppendKey(nil), Value: b})
 }
 
 func (w *worker) dead(l *deadletter.Letter) {

@@ -37,8 +37,11 @@ type Target struct {
 	EditorType string `json:"editorType"`
 	Format     *int   `json:"format"`
 	QueryType  string `json:"queryType"`
-	// Prometheus.
-	Expr string `json:"expr"`
+	// Prometheus: the expression, and whether Grafana asks for one value
+	// at the end of the range (a stat's instant query) instead of a series
+	// over it.
+	Expr    string `json:"expr"`
+	Instant bool   `json:"instant"`
 }
 
 // Panel is the part of a dashboard panel the tests look at.
@@ -170,6 +173,7 @@ type Query struct {
 	Datasource DatasourceRef
 	SQL        string // ClickHouse queries
 	Expr       string // Prometheus queries
+	Instant    bool   // Prometheus: an instant query rather than a range query
 	Format     int    // ClickHouse: 0 time series, 1 table
 }
 
@@ -179,7 +183,7 @@ func (d *Dashboard) Queries() []Query {
 	var out []Query
 	for _, p := range d.AllPanels() {
 		for _, t := range p.Targets {
-			q := Query{Dashboard: d.Title, Source: "panel", Title: p.Title, RefID: t.RefID, SQL: t.RawSQL, Expr: t.Expr, Format: -1}
+			q := Query{Dashboard: d.Title, Source: "panel", Title: p.Title, RefID: t.RefID, SQL: t.RawSQL, Expr: t.Expr, Instant: t.Instant, Format: -1}
 			switch {
 			case t.Datasource != nil:
 				q.Datasource = *t.Datasource

@@ -42,3 +42,18 @@ func TestInterpolateMacros(t *testing.T) {
 		}
 	}
 }
+
+func TestInterpolatePromQL(t *testing.T) {
+	v := PromVars{Interval: 15 * time.Second, ScrapeInterval: 5 * time.Second, Range: time.Hour}
+	got, err := InterpolatePromQL(`sum(rate(x[$__rate_interval])) / sum(increase(y[${__range}])) + $__interval_ms`, v)
+	if want := `sum(rate(x[20000ms])) / sum(increase(y[3600000ms])) + 15000`; err != nil || got != want {
+		t.Errorf("got %q, %v; want %q", got, err, want)
+	}
+	// A short step still spans four scrapes.
+	if r := (PromVars{Interval: time.Second, ScrapeInterval: 5 * time.Second, Range: time.Hour}).RateInterval(); r != 20*time.Second {
+		t.Errorf("rate interval %v, want 20s", r)
+	}
+	if _, err := InterpolatePromQL(`up{job="$job"}`, v); err == nil {
+		t.Error("an unknown variable was accepted")
+	}
+}

@@ -55,8 +55,8 @@ func TestEnsureTopicsReportsOtherSettings(t *testing.T) {
 	c, brokers := fakeCluster(t)
 	n := topic.Defaults()
 	// An operator's layout: a raw topic that takes 6 MB records, a DLQ
-	// that does not, an aggregate topic without compaction, a longer
-	// retention on alerts.
+	// that does not, a compacted aggregate topic (the layout before it
+	// became delete only), a longer retention on alerts.
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -65,7 +65,7 @@ func TestEnsureTopicsReportsOtherSettings(t *testing.T) {
 	}
 	must(c.CreateTopic(n.Raw, 3, map[string]string{"max.message.bytes": "6000000"}))
 	must(c.CreateTopic(n.DLQ, 3, map[string]string{"max.message.bytes": "1048588"}))
-	must(c.CreateTopic(n.Agg, 3, map[string]string{"cleanup.policy": "delete"}))
+	must(c.CreateTopic(n.Agg, 3, map[string]string{"cleanup.policy": "compact,delete"}))
 	specs := topic.Specs(n, 3, time.Hour)
 
 	states, err := ensure(t, brokers, specs, false)
@@ -76,7 +76,7 @@ func TestEnsureTopicsReportsOtherSettings(t *testing.T) {
 	for _, st := range states {
 		byName[st.Name] = st
 	}
-	if st := byName[n.Agg]; st.Created || st.Breaks() || len(st.Differences) == 0 || !strings.Contains(diffs(st), "cleanup.policy=delete (want compact,delete)") {
+	if st := byName[n.Agg]; st.Created || st.Breaks() || len(st.Differences) == 0 || !strings.Contains(diffs(st), "cleanup.policy=compact,delete (want delete)") {
 		t.Errorf("agg: %+v: want its cleanup policy reported, not fatal", st)
 	}
 	if st := byName[n.Raw]; !strings.Contains(diffs(st), "retention.ms=604800000 (want 3600000)") || st.Breaks() {
@@ -103,7 +103,7 @@ func TestEnsureTopicsReportsOtherSettings(t *testing.T) {
 	if got := cfgs[n.DLQ]["max.message.bytes"]; got != strconv.Itoa(6000000+topic.DLQHeadroomBytes) {
 		t.Errorf("DLQ limit after update: %s", got)
 	}
-	if got := cfgs[n.Agg]["cleanup.policy"]; got != "compact,delete" {
+	if got := cfgs[n.Agg]["cleanup.policy"]; got != "delete" {
 		t.Errorf("agg cleanup policy after update: %s", got)
 	}
 }

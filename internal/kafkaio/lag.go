@@ -35,15 +35,20 @@ func (l PartitionLag) Seconds(now time.Time) float64 {
 	return max(now.Sub(l.Oldest).Seconds(), 0)
 }
 
-// GroupLag measures group's lag on the given partitions of topic. It needs
-// no member of the group to be alive: a dead consumer's lag keeps growing
-// here while its own gauges stand still.
-func GroupLag(ctx context.Context, c *kafka.Client, group, topic string, partitions []int) ([]PartitionLag, error) {
-	committed, err := CommittedOffsets(ctx, c, group, topic, partitions)
+// GroupLag measures group's lag on partitions 0..partitions-1 of topic. It
+// needs no member of the group to be alive: a dead consumer's lag keeps
+// growing here while its own gauges stand still.
+func GroupLag(ctx context.Context, brokers []string, group, topic string, partitions int) ([]PartitionLag, error) {
+	committed, err := CommittedOffsets(ctx, brokers, group, topic, partitions)
 	if err != nil {
 		return nil, err
 	}
-	spans, err := ListSpans(ctx, c, topic, partitions, time.Time{})
+	c := client(brokers)
+	ps := make([]int, partitions)
+	for p := range ps {
+		ps[p] = p
+	}
+	spans, err := ListSpans(ctx, c, topic, ps, time.Time{})
 	if err != nil {
 		return nil, err
 	}
@@ -58,31 +63,6 @@ func GroupLag(ctx context.Context, c *kafka.Client, group, topic string, partiti
 			}
 		}
 		out[i] = l
-	}
-	return out, nil
-}
-
-// CommittedOffsets returns group's committed offset on each of the given
-// partitions of topic; -1 where it committed nothing.
-func CommittedOffsets(ctx context.Context, c *kafka.Client, group, topic string, partitions []int) (map[int]int64, error) {
-	res, err := c.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: partitions}})
-	if err == nil {
-		err = res.Error
-	}
-	if err != nil {
-		return nil, fmt.Errorf("committed offsets of group %s: %w", group, err)
-	}
-	out := make(map[int]int64, len(partitions))
-	for _, p := range partitions {
-		out[p] = -1
-	}
-	for _, p := range res.Topics[topic] {
-		if p.Error != nil {
-			return nil, fmt.Errorf("committed offset of group %s on %s/%d: %w", group, topic, p.Partition, p.Error)
-		}
-		if p.CommittedOffset >= 0 {
-			out[p.Partition] = p.CommittedOffset
-		}
 	}
 	return out, nil
 }

@@ -49,7 +49,7 @@ func TestGroupLag(t *testing.T) {
 		}
 	}
 
-	lag, err := kafkaio.GroupLag(ctx, c, "g", topics.Raw, []int{0, 1, 2})
+	lag, err := kafkaio.GroupLag(ctx, brokers, "g", topics.Raw, 3)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,9 @@
 // Package topic is the pipeline's topic layout: the names (configurable per
 // deployment), the settings `streamlab topics create` gives each topic, and
 // which differences of an existing topic from them the pipeline cannot live
-// with (Spec.Compare). docs/architecture.md's topic table describes them.
+// with (Spec.Compare), and what each carries between which roles (Edges).
+// docs/architecture.md's topic table is checked against both
+// (TestArchitectureTopicTable).
 package topic
 
 import (
@@ -155,6 +157,18 @@ func why(key string) string {
 // latest checkpoint of a partition, the latest mark of a dead letter
 // matter); the state topic with exactly as many partitions as the raw topic
 // because partition p's checkpoint lives in state partition p.
+//
+// The aggregate topic is deliberately not compacted. Its key is
+// window/partition and its records are revisions: compaction keeps the
+// last offset of a key, not its highest revision, so after anyone
+// re-produces old records (a restore, the duplicate-delivery drill) the
+// cleaner could delete revision 3 and keep the re-produced revision 1, and
+// ClickHouse rebuilt from the topic, or `clickhouse verify`, would show the
+// old numbers. With delete alone every revision stays until retention, and
+// readers keep the highest one (ClickHouse's ReplacingMergeTree,
+// clickhouse.ReadLatestAggregates). A compacted aggregate topic is a note,
+// not a PROBLEM: the running pipeline works with it, only a rebuild from
+// it can be wrong; `topics create --update-configs` sets delete.
 func Specs(n Names, partitions int, retention time.Duration) []Spec {
 	ret := fmt.Sprint(retention.Milliseconds())
 	return []Spec{
@@ -163,7 +177,7 @@ func Specs(n Names, partitions int, retention time.Duration) []Spec {
 			Must: []string{CleanupPolicy}},
 		{Name: n.DLQ, Partitions: partitions, Configs: map[string]string{CleanupPolicy: "delete", RetentionMs: ret, MaxMessageBytes: fmt.Sprint(MaxDLQMessageBytes)},
 			Must: []string{CleanupPolicy, MaxMessageBytes}, Holds: n.Raw},
-		{Name: n.Agg, Partitions: partitions, Configs: map[string]string{CleanupPolicy: "compact,delete", RetentionMs: ret}},
+		{Name: n.Agg, Partitions: partitions, Configs: map[string]string{CleanupPolicy: "delete", RetentionMs: ret}},
 		{Name: n.Alerts, Partitions: 1, Configs: map[string]string{RetentionMs: ret}},
 		{Name: n.Replays, Partitions: 1, Configs: map[string]string{CleanupPolicy: "compact"}, Must: []string{CleanupPolicy}},
 		{Name: n.State, Partitions: partitions, Configs: map[string]string{CleanupPolicy: "compact", MaxMessageBytes: fmt.Sprint(MaxStateMessageBytes), "min.cleanable.dirty.ratio": "0.1", "segment.ms": "600000"},
