@@ -49,10 +49,12 @@ fuzz: ## run the scanner, parser and pipeline fuzz targets for a fixed number of
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_PARSE) -fuzzminimizetime $(FUZZMINIMIZE) ./internal/event
 	$(GO) test -run '^$$' -fuzz '^FuzzPipeline$$' -fuzztime $(FUZZ_PIPELINE) -fuzzminimizetime $(FUZZMINIMIZE) ./internal/pipeline
 
-bench: ## pipeline and generator benchmarks (events/s, allocs/event) and a 1M-line offline run
+bench: ## one core: pipeline and generator (events/s, allocs/event); a 1M-line offline run, and offline vs a naive decode loop on that file (time-ratio)
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./internal/pipeline ./internal/gen
-	$(GO) run . gen --seed 1 --count 1000000 > /tmp/streamlab-bench.jsonl
-	$(GO) run . process --input /tmp/streamlab-bench.jsonl --aggregates-out /dev/null --dlq-out /dev/null
+	$(GO) build -o /tmp/streamlab-bench .
+	/tmp/streamlab-bench gen --seed 1 --count 1000000 > /tmp/streamlab-bench.jsonl
+	GOMAXPROCS=1 /tmp/streamlab-bench process --input /tmp/streamlab-bench.jsonl --aggregates-out /dev/null --dlq-out /dev/null --now 2026-06-01T00:00:00Z
+	OFFLINE_BENCH_LOG=/tmp/streamlab-bench.jsonl $(GO) test -run '^$$' -bench OfflineVsNaive -benchtime 2x -cpu 1 ./offline
 
 # --- the docker-compose stack (docker-compose.yml); run.ps1 offers the same verbs on Windows
 

@@ -33,10 +33,15 @@ const (
 	Duplicate = "duplicate" // one event, then re-sends of it: the window's duplicates counter
 	Future    = "future"    // future_event dead letters: a device clock a year ahead
 	Oversized = "oversized" // oversized dead letters: just over MaxEventBytes
+	// Skewed events are valid but stamped by a clock running ahead (within
+	// MaxFuture): they are counted, and since a counted event moves the
+	// watermark only up to its record's timestamp (contract §6), the
+	// on-time traffic after them is not late.
+	Skewed = "skewed"
 )
 
 // Kinds lists the burst kinds in a stable order, for help texts and errors.
-func Kinds() []string { return []string{Malformed, Late, Duplicate, Future, Oversized} }
+func Kinds() []string { return []string{Malformed, Late, Duplicate, Future, Oversized, Skewed} }
 
 // Config describes one burst; Validate says what is wrong with one. The
 // window settings and MaxEventBytes must be the processor's: the generator
@@ -62,6 +67,9 @@ type Config struct {
 	AllowedLateness time.Duration
 	// MaxEventBytes is the processor's size limit, positive.
 	MaxEventBytes int
+	// MaxFuture is the processor's future bound: a skewed burst stays
+	// within it. 0 (the default) means the processor's default, 10m.
+	MaxFuture time.Duration
 
 	// Retry bounds the wait for the broker and the topic and the healing
 	// of transient write errors; the zero value means
@@ -107,6 +115,9 @@ func (c Config) Validate() error {
 	if c.MaxEventBytes <= 0 {
 		errs = append(errs, fmt.Errorf("MaxEventBytes must be positive, got %d", c.MaxEventBytes))
 	}
+	if c.MaxFuture < 0 {
+		errs = append(errs, fmt.Errorf("MaxFuture must not be negative, got %s", c.MaxFuture))
+	}
 	if c.Retry != (retry.Policy{}) {
 		if err := c.Retry.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("Retry: %w", err))
@@ -133,7 +144,10 @@ func (c Config) genConfig(start time.Time) gen.Config {
 	// spreading the burst over about a second keeps it near the wall clock
 	// however many messages there are.
 	g.EventsPerSecond = max(float64(c.Count), g.EventsPerSecond)
-	g.Disorder, g.AllowedLate, g.TooLate, g.Duplicate, g.Malformed, g.Oversized, g.Future = 0, 0, 0, 0, 0, 0, 0
+	if c.MaxFuture > 0 {
+		g.MaxFuture = c.MaxFuture
+	}
+	g.Disorder, g.AllowedLate, g.TooLate, g.Duplicate, g.Malformed, g.Oversized, g.Future, g.Skewed = 0, 0, 0, 0, 0, 0, 0, 0
 	switch c.Kind {
 	case Malformed:
 		g.Malformed = 1
@@ -145,6 +159,8 @@ func (c Config) genConfig(start time.Time) gen.Config {
 		g.Future = 1
 	case Oversized:
 		g.Oversized = 1
+	case Skewed:
+		g.Skewed = 1
 	}
 	return g
 }

@@ -52,7 +52,7 @@ func outcomes(t *testing.T, brokers []string, topic string, from map[int]int64) 
 		}
 		err = kafkaio.ReadPartitionToEnd(context.Background(), brokers, topic, p, func(m kafka.Message) error {
 			o := part.Process(&pipeline.Message{Topic: topic, Partition: int32(p), Offset: m.Offset, Key: m.Key, Value: m.Value,
-				RefMs: m.Time.UnixMilli()}, func(*aggregate.Record) {}, func(*deadletter.Letter) {})
+				RefMs: m.Time.UnixMilli()}, func(*aggregate.View) {}, func(*deadletter.Letter) {})
 			if m.Offset >= from[p] {
 				out = append(out, o)
 				values = append(values, m.Value)
@@ -233,5 +233,48 @@ func TestMissingTopicStopsTheBurst(t *testing.T) {
 		Window: time.Minute, OutOfOrderness: 5 * time.Second, AllowedLateness: 2 * time.Minute, MaxEventBytes: 65536, Retry: p})
 	if n != 0 || !errors.Is(err, kafkaio.ErrNoTopic) || errors.Is(err, retry.ErrGaveUp) {
 		t.Fatalf("Run = %d, %v", n, err)
+	}
+}
+
+// TestSkewedBurstLeavesOnTimeTrafficOnTime: a skewed burst is valid events
+// from clocks running ahead (up to MaxFuture). They are counted, and since
+// a counted event moves the watermark only up to its record's timestamp,
+// the live traffic written after them is not late (contract §6; before the
+// cap, every on-time event after a 9-minute skew was a late_event).
+func TestSkewedBurstLeavesOnTimeTrafficOnTime(t *testing.T) {
+	brokers, topics := startCluster(t)
+	liveTraffic(t, brokers, topics.Raw, 300)
+	before := endOffsets(t, brokers, topics.Raw)
+	w, l := window.DefaultConfig(), event.DefaultLimits()
+	n, err := chaos.Run(context.Background(), chaos.Config{Brokers: brokers, Topic: topics.Raw, Kind: chaos.Skewed,
+		Count: 100, Seed: 7, Window: time.Duration(w.SizeMs) * time.Millisecond,
+		OutOfOrderness:  time.Duration(w.OutOfOrdernessMs) * time.Millisecond,
+		AllowedLateness: time.Duration(w.AllowedLatenessMs) * time.Millisecond, MaxEventBytes: l.MaxEventBytes,
+		MaxFuture: time.Duration(l.MaxFutureMs) * time.Millisecond})
+	if err != nil || n != 100 {
+		t.Fatalf("Run = %d, %v", n, err)
+	}
+	// More live traffic, with other event ids than the first (another seed).
+	cfg := gen.DefaultConfig()
+	cfg.Seed, cfg.Start = 2, time.Now().UTC().Truncate(time.Millisecond)
+	cfg.Disorder, cfg.AllowedLate, cfg.TooLate, cfg.Duplicate, cfg.Malformed, cfg.Oversized, cfg.Future = 0, 0, 0, 0, 0, 0, 0
+	if _, err := producer.Run(context.Background(), producer.Config{Brokers: brokers, Topic: topics.Raw, Gen: cfg, Count: 300}); err != nil {
+		t.Fatal(err)
+	}
+	got, values := outcomes(t, brokers, topics.Raw, before)
+	if len(got) != 400 {
+		t.Fatalf("%d new messages, want 400", len(got))
+	}
+	ahead := 0
+	for i, o := range got {
+		if o != pipeline.Counted {
+			t.Errorf("message %d after the skewed burst: %s, want counted\n%s", i, o, values[i])
+		}
+		if i < 100 && strings.Contains(string(values[i]), `"event_time"`) {
+			ahead++
+		}
+	}
+	if ahead != 100 {
+		t.Fatalf("%d of the burst's messages are events", ahead)
 	}
 }

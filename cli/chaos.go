@@ -29,7 +29,7 @@ the processor are docker-compose actions: see 'make chaos-stop-producer' and
 
 // chaosFields maps chaos.Config's fields to the chaos commands' flags.
 var chaosFields = fieldFlags{"Brokers": "brokers", "Topic": "raw-topic", "Count": "count", "Seed": "seed",
-	"Window": "window", "OutOfOrderness": "out-of-orderness", "AllowedLateness": "allowed-lateness", "MaxEventBytes": "max-event-bytes"}
+	"Window": "window", "OutOfOrderness": "out-of-orderness", "AllowedLateness": "allowed-lateness", "MaxEventBytes": "max-event-bytes", "MaxFuture": "max-future"}
 
 func newChaosKindCmd(kind string) *cobra.Command {
 	var kf kafkaFlags
@@ -58,7 +58,7 @@ func newChaosKindCmd(kind string) *cobra.Command {
 			}
 			cfg := chaos.Config{Brokers: brokers, Topic: kf.topics.Raw, Kind: kind, Count: count, Seed: seed,
 				Window: wf.size, OutOfOrderness: wf.ooo, AllowedLateness: wf.lateness, MaxEventBytes: wf.maxEventBytes,
-				Retry: policy, Logger: slog.Default()}
+				MaxFuture: wf.maxFuture, Retry: policy, Logger: slog.Default()}
 			if err := chaosFields.invalid(cfg.Validate()); err != nil {
 				return err
 			}

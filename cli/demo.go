@@ -44,7 +44,7 @@ does, with a live view (80 columns): each partition's watermark, each window's
 state (open, emitted, final) and numbers, G1 (produced = counted + duplicates +
 dead letters, with what is still in flight), revenue in major units, dead
 letters by reason, chaos bursts and alerts. Chaos bursts (--chaos) show the DLQ
-jump and an alert fire; in a terminal, type m, l, d, f or o + Enter for more
+jump and an alert fire; in a terminal, type m, l, d, f, o or s + Enter for more
 bursts, q to quit. When stdout is not a terminal, frames are printed one after
 another. No network and no Docker needed; Ctrl-C, q or --duration ends it: the
 processor catches up, flushes, and a summary checks G1 on the output topics.`,

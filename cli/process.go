@@ -152,6 +152,10 @@ func printSummary(w io.Writer, s *offline.Summary) {
 	}
 	fmt.Fprintf(w, "lines %d  counted %d  duplicates %d  dead letters %d  windows %d  emissions %d\n",
 		s.Lines, s.Counted, s.Duplicates, s.DeadLettered(), s.Windows, s.Emissions)
+	if s.Emissions > 0 {
+		fmt.Fprintf(w, "emissions: %d first + %d upserts; the highest revision of each window (window_start, source_partition) is its final value\n",
+			s.Windows, s.Upserts)
+	}
 	reasons := make([]string, 0, len(s.DeadLetters))
 	for _, r := range event.Reasons() {
 		if n := s.DeadLetters[r]; n > 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -244,5 +245,28 @@ func TestProcessNow(t *testing.T) {
 	}
 	if code, _, stderr := run(t, in, "process", "--now", "yesterday"); code == 0 || !strings.Contains(stderr, "--now") {
 		t.Fatalf("bad --now: exit %d, %s", code, stderr)
+	}
+}
+
+// TestProcessSummaryCountsUpserts: the summary's first emissions and
+// upserts are the records written with revision 1 and above.
+func TestProcessSummaryCountsUpserts(t *testing.T) {
+	_, log, _ := run(t, "", "gen", "--seed", "3", "--count", "30000")
+	out := filepath.Join(t.TempDir(), "aggs.jsonl")
+	code, _, stderr := run(t, log, "process", "--aggregates-out", out, "--dlq-out", os.DevNull)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	first, upserts := 0, 0
+	for _, l := range readLines(t, out) {
+		if strings.Contains(l, `"revision":1,`) {
+			first++
+		} else {
+			upserts++
+		}
+	}
+	want := fmt.Sprintf("emissions: %d first + %d upserts; the highest revision of each window", first, upserts)
+	if upserts == 0 || !strings.Contains(stderr, want) || !strings.Contains(stderr, fmt.Sprintf("emissions %d\n", first+upserts)) {
+		t.Fatalf("summary does not match the %d first and %d upserts written:\n%s", first, upserts, stderr)
 	}
 }

@@ -15,6 +15,7 @@ import (
 type windowFlags struct {
 	size, ooo, lateness, maxFuture, replayRetention time.Duration
 	maxEventBytes                                   int
+	coalesceOffsets                                 int64
 }
 
 func (w *windowFlags) register(fs *pflag.FlagSet) {
@@ -30,6 +31,12 @@ func (w *windowFlags) registerDefaults(fs *pflag.FlagSet, d window.Config, l eve
 	fs.DurationVar(&w.replayRetention, "replay-retention", ms(d.ReplayRetentionMs), "how long past the allowed lateness windows are kept so replayed dead letters can still update them")
 	fs.DurationVar(&w.maxFuture, "max-future", ms(l.MaxFutureMs), "largest allowed skew of event_time past the message timestamp")
 	fs.IntVar(&w.maxEventBytes, "max-event-bytes", l.MaxEventBytes, "largest accepted message value in bytes")
+	coalesce := d.CoalesceOffsets
+	if coalesce == 0 {
+		coalesce = window.DefaultCoalesceOffsets
+	}
+	fs.Int64Var(&w.coalesceOffsets, "coalesce-offsets", coalesce,
+		"upserts of a window are coalesced over aligned ranges of this many source offsets: one re-emission per changed window per range")
 }
 
 func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
@@ -53,6 +60,10 @@ func (w *windowFlags) config() (window.Config, event.Limits, error) {
 		OutOfOrdernessMs:  whole("out-of-orderness", w.ooo, false),
 		AllowedLatenessMs: whole("allowed-lateness", w.lateness, false),
 		ReplayRetentionMs: whole("replay-retention", w.replayRetention, false),
+		CoalesceOffsets:   w.coalesceOffsets,
+	}
+	if w.coalesceOffsets < 1 {
+		errs = append(errs, fmt.Errorf("%s %d: must be at least 1", flagRef("coalesce-offsets"), w.coalesceOffsets))
 	}
 	lim := event.Limits{MaxEventBytes: w.maxEventBytes, MaxFutureMs: whole("max-future", w.maxFuture, false)}
 	if w.maxEventBytes <= 0 {

@@ -76,6 +76,7 @@ var keyBursts = map[string]Burst{
 	"d": {Kind: chaos.Duplicate, Count: 200},
 	"f": {Kind: chaos.Future, Count: 100},
 	"o": {Kind: chaos.Oversized, Count: 20},
+	"s": {Kind: chaos.Skewed, Count: 50},
 }
 
 // burstRequest is a burst waiting in the queue, with the view's line that
@@ -175,7 +176,7 @@ func readKeys(keys io.Reader, w *burstWriter, quit func()) {
 		if b, ok := keyBursts[k]; ok {
 			w.enqueue("key "+k, b)
 		} else if k != "" {
-			w.view.note(fmt.Sprintf("unknown command %q: m, l, d, f, o or q", k))
+			w.view.note(fmt.Sprintf("unknown command %q: m, l, d, f, o, s or q", k))
 		}
 	}
 }

@@ -78,6 +78,7 @@ func (r *run) startDispatcher(ctx context.Context) *service {
 	d := dispatcher.DefaultConfig()
 	d.Brokers = r.brokers
 	d.AggregatesTopic, d.DLQTopic, d.AlertsTopic = r.topics.Agg, r.topics.DLQ, r.topics.Alerts
+	d.LagGroup, d.LagTopic = processorGroup, r.topics.Raw
 	d.WebhookURL, d.DiscordAPIBase = r.cfg.WebhookURL, r.cfg.APIBase
 	d.Registry = r.reg
 	d.EvalInterval = time.Second
@@ -94,9 +95,10 @@ func demoRules(w window.Config) rules.Config {
 	size := time.Duration(w.SizeMs) * time.Millisecond
 	r.WindowSize = size
 	r.SettleDelay = size
-	r.DLQBucket = 5 * time.Second
+	r.DLQBucket = 2 * time.Second
 	r.DLQSpikeFloor = 20
 	r.BaselineWindows = 6
+	r.WarmupBuckets = 1 // a burst seconds after the start is judged against what came before it
 	r.RevenueMinHistory = 3
 	r.LateFloor = 20
 	return r

@@ -11,53 +11,79 @@ import (
 
 	"github.com/streamlab/streamlab/dispatcher/discord"
 	"github.com/streamlab/streamlab/dispatcher/rules"
+	"github.com/streamlab/streamlab/internal/retry"
 )
 
-// Config of the dispatcher. A zero field takes its default:
-//
-//	Brokers          ["localhost:9092"]   Kafka bootstrap addresses
-//	AggregatesTopic  "agg.window.v1"      window aggregates to watch
-//	DLQTopic         "events.dlq.v1"      dead letters to watch
-//	AlertsTopic      "alerts.v1"          where alerts are published (and state rebuilt from)
-//	ClientID         "streamlab-dispatcher"  Kafka client id; there is no consumer group (see Lookback)
-//	Lookback         30m                  at start, aggregates and dead letters are read from now − Lookback
-//	WebhookURL       ""                   Discord webhook URL (a secret); "" = dry run, alerts go to the log only
-//	DiscordAPIBase   ""                   replaces Discord's API base URL (tests, demo); "" = from the webhook URL
-//	GrafanaURL       "http://localhost:3000"  base of the dashboard links in alerts; "" = no links
-//	Rules            rules.DefaultConfig() thresholds (see package rules for each default)
-//	Cooldown         5m                   minimum life of an incident: at most one alert per rule/dimension per Cooldown; negative = none
-//	StaleAfter       30m                  an open incident with no verdict for this long is resolved as stale; negative = never
-//	EvalInterval     5s                   how often the rules are evaluated
-//	QueueSize        256                  Discord send queue; when full the oldest alert is dropped (counted)
-//	SendTimeout      10s                  per-request timeout of a Discord call
-//	SendMaxAttempts  5                    tries per alert (429s included)
-//	ShutdownGrace    5s                   time given to the send queue to drain at shutdown
-//	Registry         nil                  Prometheus registry for the metrics; nil = a private one
-//	MetricsAddr      ""                   serve /metrics on this address (e.g. ":9103"); "" = do not serve
-//	Logger           slog.Default()
-//	Clock            time.Now             (tests)
+// Config of the dispatcher. Start from DefaultConfig and change what you
+// need: Validate rejects out-of-range values instead of replacing them.
 type Config struct {
-	Brokers         []string
+	// Brokers are the Kafka bootstrap addresses. Default ["localhost:9092"].
+	Brokers []string
+	// AggregatesTopic holds the window aggregates. Default "agg.window.v1".
 	AggregatesTopic string
-	DLQTopic        string
-	AlertsTopic     string
-	ClientID        string
-	Lookback        time.Duration
-	WebhookURL      string
-	DiscordAPIBase  string
-	GrafanaURL      string
-	Rules           rules.Config
-	Cooldown        time.Duration
-	StaleAfter      time.Duration
-	EvalInterval    time.Duration
-	QueueSize       int
-	SendTimeout     time.Duration
+	// DLQTopic holds the dead letters. Default "events.dlq.v1".
+	DLQTopic string
+	// AlertsTopic is where alerts are published and the incident state is
+	// rebuilt from. Default "alerts.v1".
+	AlertsTopic string
+	// ClientID names the dispatcher to the brokers; it joins no consumer
+	// group. Default "streamlab-dispatcher".
+	ClientID string
+	// Retry is the heal-or-stop policy of the start: until the topics are
+	// found and the history is read, transient errors (a broker not up
+	// yet, a partition without a leader) are retried, each step up to
+	// Retry.Timeout. Default retry.DefaultPolicy() (3m; 0 = until stopped).
+	Retry retry.Policy
+
+	// WebhookURL is the Discord webhook (a secret). Default "": dry run,
+	// alerts go to the log only.
+	WebhookURL string
+	// DiscordAPIBase replaces Discord's API base URL (a local stand-in).
+	// Default "": derived from the webhook URL.
+	DiscordAPIBase string
+	// GrafanaURL is the base of the dashboard links in alerts. Default
+	// "http://localhost:3000"; "" means no links.
+	GrafanaURL string
+
+	// Rules are the alert rules and their thresholds. Default
+	// rules.DefaultConfig(); Rules.Lookback is also how far back the
+	// topics are read at start.
+	Rules rules.Config
+	// Cooldown is the minimum life of an incident: at most one alert per
+	// rule and dimension per Cooldown. Default 5m; 0 means none.
+	Cooldown time.Duration
+	// StaleAfter resolves an open incident that got no verdict for this
+	// long. Default 30m; 0 means never.
+	StaleAfter time.Duration
+	// EvalInterval is how often the rules run. Default 5s.
+	EvalInterval time.Duration
+
+	// QueueSize bounds the Discord send queue; when full the oldest alert
+	// is dropped and counted. Default 256.
+	QueueSize int
+	// SendTimeout bounds one Discord call. Default 10s.
+	SendTimeout time.Duration
+	// SendMaxAttempts is the number of tries per alert, 429s included.
+	// Default 5.
 	SendMaxAttempts int
-	ShutdownGrace   time.Duration
-	Registry        *prometheus.Registry
-	MetricsAddr     string
-	Logger          *slog.Logger
-	Clock           func() time.Time
+	// ShutdownGrace is how long the send queue may drain at shutdown.
+	// Default 5s.
+	ShutdownGrace time.Duration
+
+	// LagGroup is the consumer group whose lag is exported, measured from
+	// outside it. Default "streamlab-processor"; "" turns the export off.
+	LagGroup string
+	// LagTopic is the topic that group reads. Default "events.raw.v1".
+	LagTopic string
+	// LagInterval is how often the lag is measured. Default 5s.
+	LagInterval time.Duration
+
+	// Registry receives the metrics. Default nil: a private registry.
+	Registry *prometheus.Registry
+	// Logger receives the logs. Default nil: no logs.
+	Logger *slog.Logger
+	// Clock is the time source (tests). Default nil: time.Now.
+	Clock func() time.Time
 }
 
 // DefaultConfig returns the documented defaults.
@@ -68,7 +94,7 @@ func DefaultConfig() Config {
 		DLQTopic:        "events.dlq.v1",
 		AlertsTopic:     "alerts.v1",
 		ClientID:        "streamlab-dispatcher",
-		Lookback:        30 * time.Minute,
+		Retry:           retry.DefaultPolicy(),
 		GrafanaURL:      "http://localhost:3000",
 		Rules:           rules.DefaultConfig(),
 		Cooldown:        5 * time.Minute,
@@ -78,85 +104,54 @@ func DefaultConfig() Config {
 		SendTimeout:     10 * time.Second,
 		SendMaxAttempts: 5,
 		ShutdownGrace:   5 * time.Second,
+		LagGroup:        "streamlab-processor",
+		LagTopic:        "events.raw.v1",
+		LagInterval:     5 * time.Second,
 	}
 }
 
-// withDefaults fills zero fields. GrafanaURL is the exception: an explicit
-// "" cannot be told from unset, so it defaults too; set "-" to disable links.
-func (c Config) withDefaults() Config {
-	d := DefaultConfig()
-	if len(c.Brokers) == 0 {
-		c.Brokers = d.Brokers
-	}
-	str := func(p *string, v string) {
-		if *p == "" {
-			*p = v
-		}
-	}
-	str(&c.AggregatesTopic, d.AggregatesTopic)
-	str(&c.DLQTopic, d.DLQTopic)
-	str(&c.AlertsTopic, d.AlertsTopic)
-	str(&c.ClientID, d.ClientID)
-	str(&c.GrafanaURL, d.GrafanaURL)
-	if c.GrafanaURL == "-" {
-		c.GrafanaURL = ""
-	}
-	dur := func(p *time.Duration, v time.Duration) {
-		if *p == 0 {
-			*p = v
-		}
-	}
-	dur(&c.Lookback, d.Lookback)
-	dur(&c.Cooldown, d.Cooldown)
-	dur(&c.StaleAfter, d.StaleAfter)
-	dur(&c.EvalInterval, d.EvalInterval)
-	dur(&c.SendTimeout, d.SendTimeout)
-	dur(&c.ShutdownGrace, d.ShutdownGrace)
-	if c.QueueSize == 0 {
-		c.QueueSize = d.QueueSize
-	}
-	if c.SendMaxAttempts == 0 {
-		c.SendMaxAttempts = d.SendMaxAttempts
-	}
-	c.Rules = c.Rules.WithDefaults()
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.Clock == nil {
-		c.Clock = time.Now
-	}
-	return c
-}
-
-// Validate reports what to fix; it never repeats the webhook URL.
+// Validate reports every field that cannot work, each error naming its
+// field; it never repeats the webhook URL.
 func (c Config) Validate() error {
 	var errs []error
-	for _, b := range c.Brokers {
-		if strings.TrimSpace(b) == "" {
-			errs = append(errs, errors.New("dispatcher: empty broker address"))
-		}
-	}
-	topics := map[string]string{"aggregates": c.AggregatesTopic, "dlq": c.DLQTopic, "alerts": c.AlertsTopic}
-	seen := map[string]string{}
-	for _, role := range []string{"aggregates", "dlq", "alerts"} {
-		t := topics[role]
-		if other, dup := seen[t]; dup && t != "" {
-			errs = append(errs, fmt.Errorf("dispatcher: the %s and %s topics are both %q", other, role, t))
-		}
-		seen[t] = role
-	}
-	for name, bad := range map[string]bool{
-		"Lookback": c.Lookback < 0, "EvalInterval": c.EvalInterval < 0,
-		"QueueSize": c.QueueSize < 0, "SendTimeout": c.SendTimeout < 0, "SendMaxAttempts": c.SendMaxAttempts < 0,
-		"ShutdownGrace": c.ShutdownGrace < 0,
-	} {
+	check := func(bad bool, field, format string, args ...any) {
 		if bad {
-			errs = append(errs, fmt.Errorf("dispatcher: %s must not be negative", name))
+			errs = append(errs, fmt.Errorf(field+" "+format, args...))
 		}
 	}
+	check(len(c.Brokers) == 0, "Brokers", "must name at least one broker")
+	for _, b := range c.Brokers {
+		check(strings.TrimSpace(b) == "", "Brokers", "must not contain an empty address")
+	}
+	topics := []struct{ field, name string }{
+		{"AggregatesTopic", c.AggregatesTopic}, {"DLQTopic", c.DLQTopic}, {"AlertsTopic", c.AlertsTopic},
+	}
+	if c.LagGroup != "" {
+		topics = append(topics, struct{ field, name string }{"LagTopic", c.LagTopic})
+	}
+	seen := map[string]string{}
+	for _, t := range topics {
+		check(t.name == "", t.field, "must not be empty")
+		if other, dup := seen[t.name]; dup && t.name != "" {
+			check(true, t.field, "is %q, like %s", t.name, other)
+		}
+		seen[t.name] = t.field
+	}
+	check(c.ClientID == "", "ClientID", "must not be empty")
+	if err := c.Retry.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("Retry: %w", err))
+	}
+	check(c.Cooldown < 0, "Cooldown", "must not be negative, got %s", c.Cooldown)
+	check(c.StaleAfter < 0, "StaleAfter", "must not be negative, got %s", c.StaleAfter)
+	check(c.EvalInterval <= 0, "EvalInterval", "must be positive, got %s", c.EvalInterval)
+	check(c.QueueSize < 1, "QueueSize", "must be at least 1, got %d", c.QueueSize)
+	check(c.SendTimeout <= 0, "SendTimeout", "must be positive, got %s", c.SendTimeout)
+	check(c.SendMaxAttempts < 1, "SendMaxAttempts", "must be at least 1, got %d", c.SendMaxAttempts)
+	check(c.ShutdownGrace < 0, "ShutdownGrace", "must not be negative, got %s", c.ShutdownGrace)
+	check(c.LagGroup != "" && c.LagInterval <= 0, "LagInterval", "must be positive, got %s", c.LagInterval)
 	if c.WebhookURL != "" {
 		if _, err := discord.ParseWebhookURL(c.WebhookURL); err != nil {
-			errs = append(errs, fmt.Errorf("dispatcher: %w", err))
+			check(true, "WebhookURL", "is not a Discord webhook URL: %v", err)
 		}
 	}
 	if err := c.Rules.Validate(); err != nil {
@@ -165,7 +160,22 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// LogValue lets a Config be logged without its secret.
+func (c Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
+
+func (c Config) clock() func() time.Time {
+	if c.Clock == nil {
+		return time.Now
+	}
+	return c.Clock
+}
+
+// LogValue lets a Config be logged without its secret. The rules are
+// logged on their own, one readable line each (rules.Config.Describe).
 func (c Config) LogValue() slog.Value {
 	hook := "none (dry run)"
 	if c.WebhookURL != "" {
@@ -175,19 +185,19 @@ func (c Config) LogValue() slog.Value {
 			hook = "[REDACTED, invalid]"
 		}
 	}
+	lag := "off"
+	if c.LagGroup != "" {
+		lag = "group " + c.LagGroup + " on " + c.LagTopic + " every " + c.LagInterval.String()
+	}
 	return slog.GroupValue(
-		slog.Any("brokers", c.Brokers),
-		slog.String("aggregates_topic", c.AggregatesTopic),
-		slog.String("dlq_topic", c.DLQTopic),
-		slog.String("alerts_topic", c.AlertsTopic),
-		slog.String("client_id", c.ClientID),
-		slog.Duration("lookback", c.Lookback),
+		slog.String("brokers", strings.Join(c.Brokers, ",")),
+		slog.String("topics", "aggregates "+c.AggregatesTopic+", dead letters "+c.DLQTopic+", alerts "+c.AlertsTopic),
 		slog.String("webhook", hook),
 		slog.String("grafana_url", c.GrafanaURL),
 		slog.Duration("cooldown", c.Cooldown),
 		slog.Duration("eval_interval", c.EvalInterval),
-		slog.Int("queue_size", c.QueueSize),
-		slog.Any("rules", c.Rules),
+		slog.Duration("lookback", c.Rules.Lookback),
+		slog.String("lag_export", lag),
 	)
 }
 

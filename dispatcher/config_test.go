@@ -3,10 +3,10 @@ package dispatcher
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -15,26 +15,43 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/streamlab/streamlab/dispatcher/rules"
+	"github.com/streamlab/streamlab/internal/retry"
 )
 
 func TestConfigValidate(t *testing.T) {
 	secret := "https://discord.com/api/webhooks/123/" + token
+	with := func(f func(*Config)) Config {
+		c := DefaultConfig()
+		f(&c)
+		return c
+	}
 	for _, tc := range []struct {
 		name string
 		cfg  Config
 		want string // substring of the error; "" = valid
 	}{
-		{"defaults", Config{}, ""},
-		{"webhook", Config{WebhookURL: secret}, ""},
-		{"bad webhook", Config{WebhookURL: "https://discord.com/api/hooks/123/" + token}, "unexpected path"},
-		{"http webhook off loopback", Config{WebhookURL: "http://discord.com/api/webhooks/123/" + token}, "https"},
-		{"same topic twice", Config{DLQTopic: "agg.window.v1"}, "both"},
-		{"negative lookback", Config{Lookback: -time.Second}, "Lookback"},
-		{"bad rule", Config{Rules: rules.Config{RevenueMinDrop: 3}}, "RevenueMinDrop"},
-		{"empty broker", Config{Brokers: []string{" "}}, "broker"},
+		{"defaults", DefaultConfig(), ""},
+		{"webhook", with(func(c *Config) { c.WebhookURL = secret }), ""},
+		{"no cooldown, never stale", with(func(c *Config) { c.Cooldown, c.StaleAfter = 0, 0 }), ""},
+		{"lag export off, raw topic unset", with(func(c *Config) { c.LagGroup, c.LagTopic = "", "" }), ""},
+		{"bad webhook", with(func(c *Config) { c.WebhookURL = "https://discord.com/api/hooks/123/" + token }), "WebhookURL is not a Discord webhook URL"},
+		{"http webhook off loopback", with(func(c *Config) { c.WebhookURL = "http://discord.com/api/webhooks/123/" + token }), "https"},
+		{"same topic twice", with(func(c *Config) { c.DLQTopic = "agg.window.v1" }), `DLQTopic is "agg.window.v1", like AggregatesTopic`},
+		{"lag topic is the alerts topic", with(func(c *Config) { c.LagTopic = "alerts.v1" }), "LagTopic"},
+		{"zero eval interval", with(func(c *Config) { c.EvalInterval = 0 }), "EvalInterval must be positive"},
+		{"negative cooldown", with(func(c *Config) { c.Cooldown = -time.Second }), "Cooldown must not be negative"},
+		{"zero queue", with(func(c *Config) { c.QueueSize = 0 }), "QueueSize must be at least 1"},
+		{"negative connect timeout", with(func(c *Config) { c.Retry.Timeout = -time.Second }), "Retry: timeout must not be negative"},
+		{"zero lag interval", with(func(c *Config) { c.LagInterval = 0 }), "LagInterval must be positive"},
+		{"bad rule", with(func(c *Config) { c.Rules.RevenueMinDrop = 3 }), "RevenueMinDrop must be between 0 and 1"},
+		{"short lookback", with(func(c *Config) { c.Rules.Lookback = 5 * time.Minute }), "Lookback 5m0s is shorter than the history the rules use, 18m0s"},
+		{"zero floor multiple", with(func(c *Config) { c.Rules.DLQSpikeMultiple = 0 }), "DLQSpikeMultiple must be at least 1"},
+		{"warm-up past the baseline", with(func(c *Config) { c.Rules.WarmupBuckets = 16 }), "WarmupBuckets must be between 1 and BaselineWindows (15)"},
+		{"empty broker", with(func(c *Config) { c.Brokers = []string{" "} }), "Brokers must not contain an empty address"},
+		{"no broker", with(func(c *Config) { c.Brokers = nil }), "Brokers must name at least one broker"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.cfg.withDefaults().Validate()
+			err := tc.cfg.Validate()
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("unexpected error: %v", err)
@@ -45,19 +62,18 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
-	d := Config{}.withDefaults()
+	d := DefaultConfig()
 	if d.AggregatesTopic != "agg.window.v1" || d.DLQTopic != "events.dlq.v1" || d.AlertsTopic != "alerts.v1" ||
-		d.ClientID != "streamlab-dispatcher" || d.Cooldown != 5*time.Minute || d.QueueSize != 256 || d.Lookback != 30*time.Minute ||
-		d.Rules.DLQSpikeFloor != 20 || d.GrafanaURL != "http://localhost:3000" {
+		d.ClientID != "streamlab-dispatcher" || d.Cooldown != 5*time.Minute || d.QueueSize != 256 || d.Rules.Lookback != 30*time.Minute ||
+		d.Rules.DLQSpikeFloor != 20 || d.GrafanaURL != "http://localhost:3000" || d.Retry != retry.DefaultPolicy() ||
+		d.LagGroup != "streamlab-processor" || d.LagTopic != "events.raw.v1" {
 		t.Errorf("defaults: %+v", d)
-	}
-	if (Config{GrafanaURL: "-"}).withDefaults().GrafanaURL != "" {
-		t.Error(`GrafanaURL "-" should disable links`)
 	}
 }
 
 func TestConfigNeverPrintsTheWebhook(t *testing.T) {
-	cfg := Config{WebhookURL: "https://discord.com/api/webhooks/123/" + token}.withDefaults()
+	cfg := DefaultConfig()
+	cfg.WebhookURL = "https://discord.com/api/webhooks/123/" + token
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("start", "config", cfg)
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("start", "config", cfg)
@@ -95,18 +111,21 @@ func TestRunWithoutBrokerShutsDownCleanly(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
-	err := Run(ctx, Config{
-		Brokers:    []string{"127.0.0.1:1"},
-		WebhookURL: "https://discord.com/api/webhooks/123/" + token,
-		Registry:   reg,
-		Logger:     slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	cfg := DefaultConfig()
+	cfg.Brokers = []string{"127.0.0.1:1"}
+	cfg.WebhookURL = "https://discord.com/api/webhooks/123/" + token
+	cfg.Registry = reg
+	cfg.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	err := Run(ctx, cfg)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	out := logs.String()
-	if !strings.Contains(out, "waiting for Kafka topics") {
-		t.Errorf("no wait logged:\n%s", out)
+	if n := strings.Count(out, "not available yet; retrying"); n != 1 {
+		t.Errorf("%d retry lines logged, want one (one per change of state):\n%s", n, out)
+	}
+	if !strings.Contains(out, "rule dlq_spike/<malformed|oversized|future_event>: dead letters of one kind") {
+		t.Errorf("rules not logged readably at start:\n%s", out)
 	}
 	if strings.Contains(out, token) {
 		t.Fatalf("token in logs:\n%s", out)
@@ -120,7 +139,7 @@ func TestRunWithoutBrokerShutsDownCleanly(t *testing.T) {
 		names[mf.GetName()] = true
 	}
 	for _, n := range []string{MetricAlertsSent, MetricAlertsFailed, MetricAlertsDropped, MetricOpenIncidents,
-		MetricSendQueue, MetricSendRetries, MetricPublishErrors, MetricEvaluations} {
+		MetricSendQueue, MetricSendRetries, MetricPublishErrors, MetricEvaluations, MetricVerdicts, MetricLagErrors} {
 		if !names[n] {
 			t.Errorf("metric %s not registered (have %v)", n, names)
 		}
@@ -128,34 +147,23 @@ func TestRunWithoutBrokerShutsDownCleanly(t *testing.T) {
 }
 
 func TestRunRejectsBadConfig(t *testing.T) {
-	err := Run(context.Background(), Config{WebhookURL: "https://discord.com/api/webhooks/x/" + token})
+	cfg := DefaultConfig()
+	cfg.WebhookURL = "https://discord.com/api/webhooks/x/" + token
+	err := Run(context.Background(), cfg)
 	if err == nil || strings.Contains(err.Error(), token) {
 		t.Fatalf("Run: %v", err)
 	}
 }
 
-func TestServeMetrics(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	if _, err := newMetrics(reg, &logOnly{}); err != nil {
-		t.Fatal(err)
-	}
-	var logs syncBuffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
-	stop, err := serveMetrics("127.0.0.1:0", reg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	i := strings.Index(logs.String(), "addr=")
-	addr := strings.Fields(logs.String()[i+5:])[0]
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if !strings.Contains(string(body), MetricAlertsDropped) {
-		t.Fatalf("/metrics:\n%s", body)
+// A broker that never answers: Run gives up after ConnectTimeout with one
+// error that says so, instead of waiting forever.
+func TestRunGivesUpAfterConnectTimeout(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Brokers = []string{"127.0.0.1:1"}
+	cfg.Retry.Timeout = 1500 * time.Millisecond
+	err := Run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "find topics") || !errors.Is(err, retry.ErrGaveUp) {
+		t.Fatalf("Run: %v", err)
 	}
 }
 
@@ -172,5 +180,18 @@ func TestGrafanaLinks(t *testing.T) {
 	}
 	if grafanaLinker("") != nil {
 		t.Error("no base, no links")
+	}
+}
+
+// dispatcher/README.md states every rule with the numbers the code runs with.
+func TestReadmeStatesTheRules(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range DefaultConfig().Rules.Describe() {
+		if !strings.Contains(string(b), "- "+line+"\n") {
+			t.Errorf("README.md does not state:\n%s", line)
+		}
 	}
 }

@@ -30,13 +30,12 @@ type core struct {
 
 	aggConsumed, dlqConsumed prometheus.Counter
 	aggInvalid, dlqInvalid   prometheus.Counter
-	headers                  []deadletter.Header
 }
 
 func newCore(cfg Config, log *slog.Logger, engine *rules.Engine, tracker *incident.Tracker,
 	publish func(context.Context, []incident.Alert) error, n Notifier, m *metrics) *core {
 	return &core{
-		log: log, clock: cfg.Clock, engine: engine, tracker: tracker, publish: publish, notify: n, m: m,
+		log: log, clock: cfg.clock(), engine: engine, tracker: tracker, publish: publish, notify: n, m: m,
 		aggTopic: cfg.AggregatesTopic, dlqTopic: cfg.DLQTopic,
 		aggConsumed: m.consumed.WithLabelValues(cfg.AggregatesTopic),
 		dlqConsumed: m.consumed.WithLabelValues(cfg.DLQTopic),
@@ -65,11 +64,7 @@ func (c *core) handle(m kafka.Message) {
 		}
 	case c.dlqTopic:
 		c.dlqConsumed.Inc()
-		c.headers = c.headers[:0]
-		for _, h := range m.Headers {
-			c.headers = append(c.headers, deadletter.Header{Key: h.Key, Value: h.Value})
-		}
-		l, err := deadletter.FromHeaders(m.Key, m.Value, c.headers)
+		l, err := deadletter.FromMessage(m)
 		if err != nil {
 			c.dlqInvalid.Inc()
 			c.log.Debug("skipping dead letter", "partition", m.Partition, "offset", m.Offset, "error", err)
@@ -83,7 +78,15 @@ func (c *core) handle(m kafka.Message) {
 // alerts.v1 (the durable record a restart rebuilds from), then to the
 // notifier, which never blocks.
 func (c *core) evaluate(ctx context.Context, now time.Time) {
-	alerts := c.tracker.Apply(now, c.engine.Evaluate(now))
+	verdicts := c.engine.Evaluate(now)
+	for _, v := range verdicts {
+		if v.Firing {
+			c.m.verdicts.WithLabelValues(v.Rule, "firing").Inc()
+		} else {
+			c.m.verdicts.WithLabelValues(v.Rule, "healthy").Inc()
+		}
+	}
+	alerts := c.tracker.Apply(now, verdicts)
 	c.m.evaluations.Inc()
 	c.m.open.Set(float64(c.tracker.OpenCount()))
 	if len(alerts) == 0 {
@@ -96,8 +99,8 @@ func (c *core) evaluate(ctx context.Context, now time.Time) {
 			lvl = slog.LevelInfo
 		}
 		c.log.Log(ctx, lvl, "alert", "status", a.Status, "incident", a.IncidentKey(), "incident_id", a.IncidentID,
-			"severity", a.Severity, "summary", a.Summary, "value", a.Value, "baseline", a.Baseline,
-			"threshold", a.Threshold, "window_start", a.WindowStart, "grafana_url", a.GrafanaURL)
+			"severity", a.Severity, "summary", a.Summary, "value", a.ValueText, "baseline", a.BaselineText,
+			"threshold", a.ThresholdText, "window_start", a.WindowStart, "grafana_url", a.GrafanaURL)
 	}
 	if err := c.publish(ctx, alerts); err != nil {
 		c.m.publishErrors.Add(float64(len(alerts)))

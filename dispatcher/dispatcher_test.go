@@ -48,8 +48,10 @@ func aggMsg(t *testing.T, topic string, window int, part int32, rev int64, eur i
 
 // dlqMsg is a dead letter as the processor writes it: original bytes,
 // context in headers.
-func dlqMsg(topic string, reason event.Reason, failedAt time.Time, replays int) kafka.Message {
-	l := &deadletter.Letter{Reason: reason, Error: "bad input", Topic: "events.raw.v1", Partition: 1, Offset: 42,
+// offset is the dead letter's source offset on raw partition 1: the rules
+// measure the input from it.
+func dlqMsg(topic string, reason event.Reason, failedAt time.Time, replays int, offset int64) kafka.Message {
+	l := &deadletter.Letter{Reason: reason, Error: "bad input", Topic: "events.raw.v1", Partition: 1, Offset: offset,
 		FailedAt: failedAt, ReplayCount: replays, Key: []byte("user-1"), Value: []byte("{not json")}
 	m := kafka.Message{Topic: topic, Key: l.Key, Value: l.Value, Time: failedAt}
 	for _, h := range l.Headers() {
@@ -69,9 +71,15 @@ type harness struct {
 	fed       []kafka.Message
 }
 
+// testConfig is DefaultConfig with a quiet logger and the given cooldown.
+func testConfig(cooldown time.Duration) Config {
+	cfg := DefaultConfig()
+	cfg.Cooldown, cfg.Logger = cooldown, quietLogger()
+	return cfg
+}
+
 func newHarness(t *testing.T, cfg Config, n Notifier, history []incident.Alert) *harness {
 	t.Helper()
-	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -80,11 +88,14 @@ func newHarness(t *testing.T, cfg Config, n Notifier, history []incident.Alert) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine, err := rules.New(cfg.Rules, t0)
+	engine, err := rules.New(cfg.Rules)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tracker := incident.NewTracker(incident.Config{Cooldown: cfg.Cooldown, StaleAfter: cfg.StaleAfter, Link: grafanaLinker(cfg.GrafanaURL)})
+	tracker, err := incident.NewTracker(incident.Config{Cooldown: cfg.Cooldown, StaleAfter: cfg.StaleAfter, Link: grafanaLinker(cfg.GrafanaURL)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var ptrs []*incident.Alert
 	for i := range history {
 		b, _ := history[i].Marshal()
@@ -164,7 +175,8 @@ func TestSpikeAndRevenueDropReachDiscord(t *testing.T) {
 	srv := discordtest.New()
 	defer srv.Close()
 	sender := newSender(t, srv.WebhookURL(hookID, token), discord.Options{Logger: quietLogger()})
-	cfg := Config{Cooldown: 90 * time.Second, Logger: quietLogger(), GrafanaURL: "http://grafana.local:3000"}
+	cfg := testConfig(90 * time.Second)
+	cfg.GrafanaURL = "http://grafana.local:3000"
 	h := newHarness(t, cfg, sender, nil)
 	agg, dlq := h.cfg.AggregatesTopic, h.cfg.DLQTopic
 
@@ -179,17 +191,18 @@ func TestSpikeAndRevenueDropReachDiscord(t *testing.T) {
 			}
 			h.feed(aggMsg(t, agg, w, p, 1, eur, t0.Add(time.Duration(i)*time.Minute+5*time.Second)))
 		}
-		// A trickle of dead letters, and a burst in minute 15. Replays of
-		// that burst are operator noise and do not count.
+		// A trickle of dead letters in 1000 records a minute, and a burst
+		// in minute 15. Replays of that burst are operator noise and do
+		// not count.
 		n := 3
 		if i == 15 {
 			n = 200
 		}
 		for k := range n {
 			at := t0.Add(time.Duration(i)*time.Minute + time.Duration(k)*100*time.Millisecond)
-			h.feed(dlqMsg(dlq, event.InvalidJSON, at, 0))
+			h.feed(dlqMsg(dlq, event.InvalidJSON, at, 0, int64(i*1000+k)))
 			if i == 20 {
-				h.feed(dlqMsg(dlq, event.InvalidJSON, at, 1))
+				h.feed(dlqMsg(dlq, event.InvalidJSON, at, 1, int64(i*1000+500+k)))
 			}
 		}
 		now := t0.Add(time.Duration(i)*time.Minute + 30*time.Second)
@@ -206,7 +219,7 @@ func TestSpikeAndRevenueDropReachDiscord(t *testing.T) {
 	}
 	// Window 25 settles at step 27; the cooldown (90 s) holds the healthy
 	// step 28, so the resolve comes at 29.
-	want := []string{"15 firing dlq_spike/invalid_json", "17 resolved dlq_spike/invalid_json",
+	want := []string{"15 firing dlq_spike/malformed", "17 resolved dlq_spike/malformed",
 		"27 firing revenue_drop/EUR", "29 resolved revenue_drop/EUR"}
 	if fmt.Sprint(raised) != fmt.Sprint(want) {
 		t.Fatalf("alerts raised:\n%v\nwant\n%v", raised, want)
@@ -225,8 +238,8 @@ func TestSpikeAndRevenueDropReachDiscord(t *testing.T) {
 		marker, title string
 		colour        int
 	}{
-		{"FIRING", "DLQ spike: invalid_json", discord.ColourWarning},
-		{"RESOLVED", "DLQ spike: invalid_json", discord.ColourResolved},
+		{"FIRING", "Dead-letter spike: malformed input", discord.ColourWarning},
+		{"RESOLVED", "Dead-letter spike: malformed input", discord.ColourResolved},
 		{"FIRING", "Revenue drop: EUR", discord.ColourCritical},
 		{"RESOLVED", "Revenue drop: EUR", discord.ColourResolved},
 	}
@@ -252,7 +265,7 @@ func TestSpikeAndRevenueDropReachDiscord(t *testing.T) {
 			t.Errorf("embed %d links %q", i, e.URL)
 		}
 	}
-	if v := reqs[0].Params.Embeds[0].Fields; !strings.Contains(fmt.Sprint(fieldValue(v, "Value")), "200") {
+	if v := reqs[0].Params.Embeds[0].Fields; !strings.Contains(fieldValue(v, "Value"), "% of input (200 of ~") {
 		t.Errorf("spike value field %v", fieldValue(v, "Value"))
 	}
 	// Both alerts of an incident share its id and key on alerts.v1.
@@ -274,7 +287,7 @@ func fieldValue(fs []*discordgo.MessageEmbedField, name string) string {
 // An upsert that heals the evaluated window resolves the incident.
 func TestUpsertHealsIncident(t *testing.T) {
 	n := &logOnly{}
-	h := newHarness(t, Config{Cooldown: -1, Logger: quietLogger()}, n, nil)
+	h := newHarness(t, testConfig(0), n, nil)
 	agg := h.cfg.AggregatesTopic
 	for w := 0; w <= 10; w++ {
 		eur := int64(30000 + 500*(w%3))
@@ -303,8 +316,9 @@ func TestUpsertHealsIncident(t *testing.T) {
 // keep pace, and its queue must drop the oldest alerts and count them.
 func TestHangingWebhookDoesNotSlowConsumer(t *testing.T) {
 	const perMinute, minutes = 1000, 60
-	cfg := Config{Cooldown: -1, Logger: quietLogger(), QueueSize: 8}
-	dlqTopic := cfg.withDefaults().DLQTopic
+	cfg := testConfig(0)
+	cfg.QueueSize = 8
+	dlqTopic := cfg.DLQTopic
 	// Every minute a burst of a new reason: one incident opens and the
 	// previous one resolves, so alerts keep flowing to the queue.
 	var stream [][]kafka.Message
@@ -316,7 +330,7 @@ func TestHangingWebhookDoesNotSlowConsumer(t *testing.T) {
 				reason = event.SchemaViolation
 			}
 			at := t0.Add(time.Duration(j)*time.Minute + time.Duration(k)*time.Millisecond)
-			batch = append(batch, dlqMsg(dlqTopic, reason, at, 0))
+			batch = append(batch, dlqMsg(dlqTopic, reason, at, 0, int64(j*perMinute+k)))
 		}
 		stream = append(stream, batch)
 	}

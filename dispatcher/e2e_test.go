@@ -52,7 +52,8 @@ func TestE2E(t *testing.T) {
 	}
 
 	// The recent past as the processor would have written it: 3 source
-	// partitions, one window a minute, a trickle of dead letters, then a
+	// partitions, one window a minute, a trickle of dead letters (their
+	// source offsets say about 1000 records a minute were read), then a
 	// burst of invalid_json in the current minute.
 	now := time.Now().UTC()
 	minute := now.Truncate(time.Minute)
@@ -72,7 +73,8 @@ func TestE2E(t *testing.T) {
 			aggs = append(aggs, kafka.Message{Key: []byte(r.Key()), Value: b, Time: emitted})
 		}
 		for i := range 2 {
-			dlqs = append(dlqs, deadLetter(event.InvalidJSON, minute.Add(-time.Duration(k)*time.Minute+time.Duration(i)*time.Second)))
+			dlqs = append(dlqs, deadLetter(event.InvalidJSON, minute.Add(-time.Duration(k)*time.Minute+time.Duration(i)*time.Second),
+				int64(20-k)*1000+int64(i)*500))
 		}
 	}
 	// All in the current minute, so the spike is one bucket of 150.
@@ -81,7 +83,7 @@ func TestE2E(t *testing.T) {
 		burst = minute
 	}
 	for i := range 150 {
-		dlqs = append(dlqs, deadLetter(event.InvalidJSON, burst.Add(time.Duration(i)*time.Millisecond)))
+		dlqs = append(dlqs, deadLetter(event.InvalidJSON, burst.Add(time.Duration(i)*time.Millisecond), 20000+int64(i)))
 	}
 	write(ctx, t, bootstrap, aggTopic, aggs)
 	write(ctx, t, bootstrap, dlqTopic, dlqs)
@@ -94,11 +96,12 @@ func TestE2E(t *testing.T) {
 		rctx, rcancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() {
-			done <- Run(rctx, Config{
-				Brokers: []string{bootstrap}, AggregatesTopic: aggTopic, DLQTopic: dlqTopic, AlertsTopic: alertsTopic,
-				WebhookURL: srv.WebhookURL(hookID, token), EvalInterval: 200 * time.Millisecond, Registry: reg,
-				Logger: slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-			})
+			cfg := DefaultConfig()
+			cfg.Brokers, cfg.AggregatesTopic, cfg.DLQTopic, cfg.AlertsTopic = []string{bootstrap}, aggTopic, dlqTopic, alertsTopic
+			cfg.WebhookURL, cfg.EvalInterval, cfg.Registry = srv.WebhookURL(hookID, token), 200*time.Millisecond, reg
+			cfg.LagGroup = "" // no raw topic here; e2e TestS6AlertsEndToEnd proves the lag export
+			cfg.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			done <- Run(rctx, cfg)
 		}()
 		return func() {
 			rcancel()
@@ -119,7 +122,7 @@ func TestE2E(t *testing.T) {
 	if len(reqs) != 1 {
 		t.Fatalf("webhook got %d requests, want exactly 1: %+v", len(reqs), titles(reqs))
 	}
-	if e := reqs[0].Params.Embeds; len(e) != 1 || !strings.Contains(e[0].Title, "FIRING") || !strings.Contains(e[0].Title, "DLQ spike: invalid_json") {
+	if e := reqs[0].Params.Embeds; len(e) != 1 || !strings.Contains(e[0].Title, "FIRING") || !strings.Contains(e[0].Title, "Dead-letter spike: malformed input") {
 		t.Fatalf("embed %+v", titles(reqs))
 	}
 	t.Logf("webhook received: %s", titles(reqs))
@@ -133,8 +136,8 @@ func TestE2E(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Rule != "dlq_spike" || a.Dimension != "invalid_json" || a.Status != incident.Firing ||
-		string(alerts[0].Key) != "dlq_spike/"+a.IncidentID || a.Value < 150 {
+	if a.Rule != "dlq_spike" || a.Dimension != "malformed" || a.Status != incident.Firing ||
+		string(alerts[0].Key) != "dlq_spike/"+a.IncidentID || !strings.Contains(a.ValueText, "% of input (150 of ~") {
 		t.Fatalf("alert on alerts.v1: key %s %+v", alerts[0].Key, a)
 	}
 	t.Logf("alerts.v1: key=%s value=%s", alerts[0].Key, alerts[0].Value)
@@ -157,9 +160,9 @@ func TestE2E(t *testing.T) {
 	}
 }
 
-func deadLetter(reason event.Reason, at time.Time) kafka.Message {
+func deadLetter(reason event.Reason, at time.Time, offset int64) kafka.Message {
 	l := &deadletter.Letter{Reason: reason, Error: "value is not valid JSON", Topic: "events.raw.v1", Partition: 0,
-		Offset: at.UnixMilli(), FailedAt: at, Key: []byte("user-7"), Value: []byte("{oops")}
+		Offset: offset, FailedAt: at, Key: []byte("user-7"), Value: []byte("{oops")}
 	m := kafka.Message{Key: l.Key, Value: l.Value, Time: at}
 	for _, h := range l.Headers() {
 		m.Headers = append(m.Headers, kafka.Header{Key: h.Key, Value: h.Value})

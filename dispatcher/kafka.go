@@ -2,21 +2,39 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/streamlab/streamlab/dispatcher/incident"
+	"github.com/streamlab/streamlab/internal/kafkaio"
+	"github.com/streamlab/streamlab/internal/retry"
 )
+
+// missingTopicGrace is how long a topic the brokers do not know yet is
+// waited for: right after `streamlab topics create` metadata may lag a
+// moment; after that a missing topic is a mistake to fix, not to wait out.
+const missingTopicGrace = 5 * time.Second
+
+// tailRecords is how many of the newest records of each aggregate
+// partition are read even when they are older than the lookback: the stall
+// is measured from them when the pipeline has written nothing since.
+const tailRecords = 100
+
+// errTopicPending marks a missing topic inside missingTopicGrace.
+var errTopicPending = errors.New("not known to the brokers yet")
 
 // kafkaIO holds what the dispatcher needs to talk to the brokers.
 type kafkaIO struct {
 	brokers []string
 	client  *kafka.Client
 	dialer  *kafka.Dialer
+	policy  retry.Policy
 	log     *slog.Logger
 }
 
@@ -26,135 +44,70 @@ func newKafkaIO(cfg Config, log *slog.Logger) *kafkaIO {
 		client: &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second,
 			Transport: &kafka.Transport{ClientID: cfg.ClientID, DialTimeout: 5 * time.Second}},
 		dialer: &kafka.Dialer{ClientID: cfg.ClientID, Timeout: 10 * time.Second},
+		policy: cfg.Retry,
 		log:    log,
 	}
 }
 
-// partitions waits until every topic exists and returns its partitions. It
-// does not create topics (that is the setup command's job, with the right
-// partition counts); in docker-compose the dispatcher may simply be first.
-func (k *kafkaIO) partitions(ctx context.Context, topics ...string) (map[string][]int, error) {
-	for attempt := 0; ; attempt++ {
-		out, err := k.metadata(ctx, topics)
-		if err == nil {
-			return out, nil
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		k.log.Warn("waiting for Kafka topics", "topics", topics, "attempt", attempt+1, "error", err)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(min(time.Second<<min(attempt, 4), 10*time.Second)):
-		}
-	}
+func transient(err error) bool { return errors.Is(err, errTopicPending) || kafkaio.Transient(err) }
+
+// do runs one start-up step under the heal-or-stop policy.
+func do[T any](ctx context.Context, k *kafkaIO, what string, op func(context.Context) (T, error)) (T, error) {
+	return retry.Do(ctx, k.policy, k.log, what, transient, op)
 }
 
-func (k *kafkaIO) metadata(ctx context.Context, topics []string) (map[string][]int, error) {
-	res, err := k.client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+// partitions finds every topic and its partitions. It never creates topics
+// (that is `streamlab topics create`, with the right partition counts and
+// settings); one missing after the grace is a permanent error naming the fix.
+func (k *kafkaIO) partitions(ctx context.Context, topics ...string) (map[string][]int, error) {
+	start := time.Now()
+	return do(ctx, k, "find topics "+strings.Join(topics, ", ")+" on "+strings.Join(k.brokers, ","),
+		func(ctx context.Context) (map[string][]int, error) {
+			parts, missing, err := kafkaio.TopicPartitions(ctx, k.client, topics...)
+			if err != nil {
+				return nil, err
+			}
+			if len(missing) == 0 {
+				return parts, nil
+			}
+			if time.Since(start) < missingTopicGrace {
+				return nil, fmt.Errorf("topic %s: %w", strings.Join(missing, ", "), errTopicPending)
+			}
+			return nil, retry.Permanent(fmt.Errorf("topic %s does not exist: create the topics with `streamlab topics create`",
+				strings.Join(missing, ", ")))
+		})
+}
+
+func (k *kafkaIO) spans(ctx context.Context, topic string, partitions []int, at time.Time) ([]kafkaio.Span, error) {
+	return do(ctx, k, "read the offsets of "+topic, func(ctx context.Context) ([]kafkaio.Span, error) {
+		return kafkaio.ListSpans(ctx, k.client, topic, partitions, at)
+	})
+}
+
+// readAlerts reads the alerts topic from the beginning to the end it had
+// when called: the incident history a restart rebuilds from.
+func (k *kafkaIO) readAlerts(ctx context.Context, topic string, partitions []int) ([]*incident.Alert, error) {
+	spans, err := k.spans(ctx, topic, partitions, time.Time{})
 	if err != nil {
 		return nil, err
 	}
-	out := map[string][]int{}
-	for _, t := range res.Topics {
-		if t.Error != nil {
-			return nil, fmt.Errorf("topic %s: %w", t.Name, t.Error)
-		}
-		for _, p := range t.Partitions {
-			out[t.Name] = append(out[t.Name], p.ID)
-		}
-	}
-	for _, t := range topics {
-		if len(out[t]) == 0 {
-			return nil, fmt.Errorf("topic %s has no partitions", t)
-		}
-	}
-	return out, nil
-}
-
-// offsets returns the offset of the first message at or after `at` (the
-// end when none is) and the end offset (the next offset to be written).
-// at.IsZero() means the log start.
-func (k *kafkaIO) offsets(ctx context.Context, topic string, partition int, at time.Time) (start, end int64, err error) {
-	var conn *kafka.Conn
-	for _, b := range k.brokers {
-		if conn, err = k.dialer.DialLeader(ctx, "tcp", b, topic, partition); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("dial leader of %s/%d: %w", topic, partition, err)
-	}
-	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	} else {
-		_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	}
-	if end, err = conn.ReadLastOffset(); err != nil {
-		return 0, 0, fmt.Errorf("end offset of %s/%d: %w", topic, partition, err)
-	}
-	if at.IsZero() {
-		start, err = conn.ReadFirstOffset()
-	} else {
-		start, err = conn.ReadOffset(at)
-	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("start offset of %s/%d: %w", topic, partition, err)
-	}
-	if start < 0 || start > end {
-		start = end // nothing written since `at`
-	}
-	return start, end, nil
-}
-
-func (k *kafkaIO) reader(topic string, partition int, offset int64) (*kafka.Reader, error) {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: k.brokers, Topic: topic, Partition: partition, Dialer: k.dialer,
-		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 250 * time.Millisecond,
-	})
-	if err := r.SetOffset(offset); err != nil {
-		r.Close()
-		return nil, fmt.Errorf("seek %s/%d to %d: %w", topic, partition, offset, err)
-	}
-	return r, nil
-}
-
-// readAlerts reads alerts.v1 from the beginning to the end it had when
-// called: the incident history a restart rebuilds from.
-func (k *kafkaIO) readAlerts(ctx context.Context, topic string, partitions []int) ([]*incident.Alert, error) {
-	var out []*incident.Alert
-	for _, p := range partitions {
-		start, end, err := k.offsets(ctx, topic, p, time.Time{})
-		if err != nil {
-			return nil, err
-		}
-		if start >= end {
-			continue
-		}
-		r, err := k.reader(topic, p, start)
-		if err != nil {
-			return nil, err
-		}
-		for {
-			m, err := r.ReadMessage(ctx)
+	return do(ctx, k, "read "+topic, func(ctx context.Context) ([]*incident.Alert, error) {
+		var out []*incident.Alert
+		for _, s := range spans {
+			err := kafkaio.ReadRange(ctx, k.brokers, topic, s.Partition, s.First, s.End, func(m kafka.Message) error {
+				if a, err := incident.Unmarshal(m.Value); err != nil {
+					k.log.Warn("skipping undecodable alert", "partition", m.Partition, "offset", m.Offset, "error", err)
+				} else {
+					out = append(out, a)
+				}
+				return nil
+			})
 			if err != nil {
-				r.Close()
-				return nil, fmt.Errorf("read %s/%d: %w", topic, p, err)
-			}
-			if a, err := incident.Unmarshal(m.Value); err != nil {
-				k.log.Warn("skipping undecodable alert", "partition", p, "offset", m.Offset, "error", err)
-			} else {
-				out = append(out, a)
-			}
-			if m.Offset >= end-1 {
-				break
+				return nil, err
 			}
 		}
-		r.Close()
-	}
-	return out, nil
+		return out, nil
+	})
 }
 
 // delivery is a message from a watched partition, or (caughtUp) the mark
@@ -166,84 +119,119 @@ type delivery struct {
 	caughtUp bool
 }
 
-// watch starts one reader per partition of the topics, each at the first
-// message at or after `from` (now − lookback): the rules need that much
-// history for their baselines, and it is why there is no consumer group and
-// no committed offset (a restart simply re-reads the recent past). It
-// returns the number of partitions (of caught-up marks to expect) and a
-// wait function for the readers' exit after ctx is done.
-func (k *kafkaIO) watch(ctx context.Context, parts map[string][]int, topics []string, from time.Time, out chan<- delivery) (int, func(), error) {
-	type plan struct {
-		topic      string
-		p          int
-		start, end int64
-	}
-	var plans []plan
-	for _, t := range topics {
-		for _, p := range parts[t] {
-			start, end, err := k.offsets(ctx, t, p, from)
-			if err != nil {
-				return 0, nil, err
-			}
-			plans = append(plans, plan{t, p, start, end})
+// plan is where one watched partition is read from, and up to where it
+// must be read before the rules may judge.
+type plan struct {
+	topic      string
+	partition  int
+	start, end int64
+}
+
+// plans places one reader per watched partition at the first record at or
+// after from (now − lookback): the rules are a function of the recent past,
+// not of a committed position, so there is no consumer group and a restart
+// re-reads that past. Aggregate partitions also re-read their newest
+// records, whatever their age, so that a stall longer than the lookback is
+// still measured from the data.
+func (k *kafkaIO) plans(ctx context.Context, parts map[string][]int, aggTopic, dlqTopic string, from time.Time) ([]plan, error) {
+	var out []plan
+	for _, t := range []string{aggTopic, dlqTopic} {
+		spans, err := k.spans(ctx, t, parts[t], from)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range spans {
+			out = append(out, plan{topic: t, partition: s.Partition, start: startOffset(s, t == aggTopic), end: s.End})
 		}
 	}
-	var readers []*kafka.Reader
+	return out, nil
+}
+
+// startOffset is where a watched partition is read from: the first record
+// of the lookback, and for aggregates at least the newest tailRecords.
+func startOffset(s kafkaio.Span, aggregates bool) int64 {
+	if !aggregates {
+		return s.At
+	}
+	return min(s.At, max(s.First, s.End-tailRecords))
+}
+
+// watch starts the readers and returns a function that waits for their
+// exit after ctx is done.
+func (k *kafkaIO) watch(ctx context.Context, plans []plan, out chan<- delivery) (func(), error) {
+	readers := make([]*kafka.Reader, 0, len(plans))
 	for _, pl := range plans {
-		r, err := k.reader(pl.topic, pl.p, pl.start)
-		if err != nil {
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers: k.brokers, Topic: pl.topic, Partition: pl.partition, Dialer: k.dialer,
+			MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 250 * time.Millisecond,
+		})
+		if err := r.SetOffset(pl.start); err != nil {
+			r.Close()
 			for _, r := range readers {
 				r.Close()
 			}
-			return 0, nil, err
+			return nil, fmt.Errorf("seek %s/%d to %d: %w", pl.topic, pl.partition, pl.start, err)
 		}
 		readers = append(readers, r)
 	}
 	var wg sync.WaitGroup
 	for i, pl := range plans {
-		r := readers[i]
-		k.log.Debug("watching", "topic", pl.topic, "partition", pl.p, "from_offset", pl.start, "catch_up_to", pl.end)
+		k.log.Debug("watching", "topic", pl.topic, "partition", pl.partition, "from_offset", pl.start, "catch_up_to", pl.end)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer r.Close()
-			send := func(d delivery) bool {
-				select {
-				case out <- d:
-					return true
-				case <-ctx.Done():
-					return false
-				}
-			}
-			caught := pl.start >= pl.end
-			if caught && !send(delivery{caughtUp: true}) {
-				return
-			}
-			for {
-				m, err := r.ReadMessage(ctx)
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					k.log.Warn("read failed; retrying", "topic", pl.topic, "partition", pl.p, "error", err)
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(time.Second):
-					}
-					continue
-				}
-				if !send(delivery{msg: m}) {
-					return
-				}
-				if !caught && m.Offset >= pl.end-1 {
-					caught = true
-					if !send(delivery{caughtUp: true}) {
-						return
-					}
-				}
-			}
+			defer readers[i].Close()
+			k.follow(ctx, readers[i], pl, out)
 		}()
 	}
-	return len(plans), wg.Wait, nil
+	return wg.Wait, nil
+}
+
+// follow feeds one partition's messages to out until ctx ends, with the
+// caught-up mark after the end the partition had at start.
+func (k *kafkaIO) follow(ctx context.Context, r *kafka.Reader, pl plan, out chan<- delivery) {
+	send := func(d delivery) bool {
+		select {
+		case out <- d:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	caught := pl.start >= pl.end
+	if caught && !send(delivery{caughtUp: true}) {
+		return
+	}
+	failing := false
+	for {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if !failing {
+				k.log.Warn("read failed; retrying every second", "topic", pl.topic, "partition", pl.partition, "error", err)
+				failing = true
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		if failing {
+			k.log.Info("reading again", "topic", pl.topic, "partition", pl.partition)
+			failing = false
+		}
+		if !send(delivery{msg: m}) {
+			return
+		}
+		if !caught && m.Offset >= pl.end-1 {
+			caught = true
+			if !send(delivery{caughtUp: true}) {
+				return
+			}
+		}
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/streamlab/streamlab/dispatcher/rules"
 )
 
 // Metric names (all prefixed streamlab_dispatcher_). No label ever carries
@@ -20,6 +22,7 @@ const (
 	MetricOpenIncidents    = "streamlab_dispatcher_open_incidents"             // incidents open now
 	MetricPublishErrors    = "streamlab_dispatcher_alert_publish_errors_total" // writes to alerts.v1 that failed
 	MetricEvaluations      = "streamlab_dispatcher_evaluations_total"          // rule evaluation rounds
+	MetricVerdicts         = "streamlab_dispatcher_verdicts_total"             // {rule,verdict=firing|healthy}
 )
 
 type metrics struct {
@@ -29,6 +32,7 @@ type metrics struct {
 	open          prometheus.Gauge
 	publishErrors prometheus.Counter
 	evaluations   prometheus.Counter
+	verdicts      *prometheus.CounterVec
 }
 
 // newMetrics registers the dispatcher's own metrics and the notifier's
@@ -47,8 +51,14 @@ func newMetrics(reg prometheus.Registerer, n Notifier) (*metrics, error) {
 			Help: "Alerts that could not be written to the alerts topic."}),
 		evaluations: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricEvaluations,
 			Help: "Rule evaluation rounds."}),
+		verdicts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricVerdicts,
+			Help: "Verdicts given, per rule: a rule still warming up gives none."}, []string{"rule", "verdict"}),
 	}
-	cs := []prometheus.Collector{m.consumed, m.invalid, m.raised, m.open, m.publishErrors, m.evaluations,
+	for _, r := range rules.Names() {
+		m.verdicts.WithLabelValues(r, "firing")
+		m.verdicts.WithLabelValues(r, "healthy")
+	}
+	cs := []prometheus.Collector{m.consumed, m.invalid, m.raised, m.open, m.publishErrors, m.evaluations, m.verdicts,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: MetricAlertsSent,
 			Help: "Alerts delivered to Discord (in dry run: written to the log)."}, func() float64 { return float64(n.Sent()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: MetricAlertsFailed,

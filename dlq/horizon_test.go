@@ -29,7 +29,7 @@ func checkpointAt(t *testing.T, g string, p int32, eventTime time.Time) *kafka.M
 	v := fmt.Sprintf(`{"schema_version":1,"event_id":"7f18d564-0ce3-4dea-873b-c587e9b0672%d","event_type":"page_view","event_time":%q,"user_id":"u1","session_id":"0608ddcc-2a39-42c8-8655-d7f23d7a63be","page":"/","device":"mobile","country":"US"}`,
 		p, event.FormatMillis(eventTime.UnixMilli()))
 	m := pipeline.Message{Topic: raw, Partition: p, Offset: 0, Value: []byte(v), RefMs: eventTime.UnixMilli()}
-	if o := part.Process(&m, func(*aggregate.Record) {}, func(l *deadletter.Letter) { t.Fatalf("dead letter: %s", l.Error) }); o != pipeline.Counted {
+	if o := part.Process(&m, func(*aggregate.View) {}, func(l *deadletter.Letter) { t.Fatalf("dead letter: %s", l.Error) }); o != pipeline.Counted {
 		t.Fatalf("outcome %s", o)
 	}
 	snap, err := part.Engine.Snapshot()

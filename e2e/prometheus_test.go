@@ -58,9 +58,10 @@ func TestPrometheusDashboards(t *testing.T) {
 	loopback := []string{"--metrics-addr", "127.0.0.1:0"}
 	producer := startRole(t, "producer", slices.Concat([]string{"producer", "--brokers", b, "--raw-topic", ts.Raw,
 		"--rate", "300", "--start", "now"}, loopback, win)...)
-	processor := startRole(t, "processor", slices.Concat(processorArgs(b, ts, uniqueName(t, "group")), loopback, win)...)
-	dispatcher := startRole(t, "dispatcher", slices.Concat([]string{"dispatcher", "--brokers", b, "--eval-interval", "1s"},
-		ts.flags(), loopback, win[:2])...)
+	group := uniqueName(t, "group")
+	processor := startRole(t, "processor", slices.Concat(processorArgs(b, ts, group), loopback, win)...)
+	dispatcher := startRole(t, "dispatcher", slices.Concat([]string{"dispatcher", "--brokers", b, "--eval-interval", "1s",
+		"--lag-group", group}, ts.flags(), loopback, win[:2])...)
 	roles := []*proc{producer, processor, dispatcher}
 	targets := map[string]string{}
 	for _, p := range roles {

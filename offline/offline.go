@@ -101,32 +101,27 @@ func Run(ctx context.Context, cfg Config, in io.Reader, aggOut, dlqOut io.Writer
 		dw = bufio.NewWriterSize(dlqOut, 256<<10)
 	}
 	var werr error
-	emit := func(r *aggregate.Record) {
+	var buf []byte // reused for every aggregate line
+	emit := func(v *aggregate.View) {
 		if werr != nil {
 			return
 		}
-		b, err := r.Marshal()
-		if err != nil {
-			werr = err
-			return
-		}
-		b = append(b, '\n')
-		if _, err := aw.Write(b); err != nil {
+		buf = append(v.AppendJSON(buf[:0]), '\n')
+		if _, err := aw.Write(buf); err != nil {
 			werr = fmt.Errorf("write aggregates: %w", err)
 		}
 	}
+	var dbuf []byte // reused for every dead-letter line
 	dead := func(l *deadletter.Letter) {
 		if werr != nil {
 			return
 		}
-		b, err := l.MarshalJSONLine()
-		if err != nil {
-			werr = err
-			return
-		}
-		b = append(b, '\n')
-		if _, err := dw.Write(b); err != nil {
+		dbuf = append(l.AppendJSONLine(dbuf[:0]), '\n')
+		if _, err := dw.Write(dbuf); err != nil {
 			werr = fmt.Errorf("write dead letters: %w", err)
+		}
+		if cap(dbuf) > 4<<20 {
+			dbuf = nil // do not hold on to the base64 of one huge line
 		}
 	}
 	lr := newLineReader(in)

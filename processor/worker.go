@@ -148,7 +148,7 @@ func (w *worker) loop(ctx context.Context, reader *kafka.Reader) error {
 // exactly here.
 func (w *worker) finish(flush bool) error {
 	if flush && w.part != nil && w.owns() {
-		w.part.Engine.Flush(w.emit)
+		w.part.Flush(w.emit)
 		if len(w.cur.agg) > 0 {
 			w.flushed = true
 		}
@@ -334,21 +334,16 @@ func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 	return nil
 }
 
-func (w *worker) emit(r *aggregate.Record) {
-	b, err := r.Marshal()
-	if err != nil {
-		if w.emitErr == nil {
-			w.emitErr = err
-		}
-		return
-	}
+func (w *worker) emit(r *aggregate.View) {
+	// The view is valid during this call only: key and value are encoded
+	// into the batch's arena, reused once the batch is acknowledged.
 	c := w.cur
 	start := len(c.arena)
-	c.arena = append(c.arena, r.WindowStart...)
-	c.arena = append(c.arena, '/')
-	c.arena = strconv.AppendInt(c.arena, int64(r.SourcePartition), 10)
+	c.arena = r.AppendKey(c.arena)
 	key := c.arena[start:len(c.arena):len(c.arena)]
-	c.agg = append(c.agg, kafka.Message{Key: key, Value: b})
+	start = len(c.arena)
+	c.arena = r.AppendJSON(c.arena)
+	c.agg = append(c.agg, kafka.Message{Key: key, Value: c.arena[start:len(c.arena):len(c.arena)]})
 }
 
 func (w *worker) dead(l *deadletter.Letter) {

@@ -23,10 +23,12 @@ const (
 
 func alert(n int, status incident.Status, severity string) incident.Alert {
 	return incident.Alert{
-		SchemaVersion: 1, AlertID: fmt.Sprintf("inc%d-%s", n, status), Rule: "dlq_spike", Dimension: "invalid_json",
-		IncidentID: fmt.Sprintf("inc%d", n), Status: status, Severity: severity, Title: "DLQ spike: invalid_json",
-		Summary: "120 invalid_json dead letters", Value: 120, Baseline: 3, Threshold: 20,
-		WindowStart: "2026-03-01T12:00:00.000Z", WindowEnd: "2026-03-01T12:01:00.000Z",
+		SchemaVersion: 1, AlertID: fmt.Sprintf("inc%d-%s", n, status), Rule: "dlq_spike", Dimension: "malformed",
+		IncidentID: fmt.Sprintf("inc%d", n), Status: status, Severity: severity, Title: "Dead-letter spike: malformed input",
+		Summary: "120 malformed dead letters", Value: 0.05, Baseline: 0.01, Threshold: 0.03,
+		ValueText: "5.0 % of input (120 of ~2400 records)", BaselineText: "1.0 % of input (median of 15 minutes)",
+		ThresholdText: "above 3.0 % of input and 20 dead letters",
+		WindowStart:   "2026-03-01T12:00:00.000Z", WindowEnd: "2026-03-01T12:01:00.000Z",
 		FiredAt: "2026-03-01T12:01:05.000Z", GrafanaURL: "http://localhost:3000/d/streamlab-pipeline?from=1&to=2",
 	}
 }
@@ -131,7 +133,8 @@ func TestEmbed(t *testing.T) {
 		fields[fl.Name] = fl.Value
 	}
 	for name, want := range map[string]string{
-		"Window": "2026-03-01 12:00:00 – 2026-03-01 12:01:00 UTC", "Value": "120", "Baseline": "3", "Threshold": "20",
+		"Window": "2026-03-01 12:00:00 – 2026-03-01 12:01:00 UTC", "Value": "5.0 % of input (120 of ~2400 records)",
+		"Baseline": "1.0 % of input (median of 15 minutes)", "Threshold": "above 3.0 % of input and 20 dead letters",
 		"Dashboard": "[Open in Grafana](" + f.GrafanaURL + ")",
 	} {
 		if fields[name] != want {
@@ -141,6 +144,18 @@ func TestEmbed(t *testing.T) {
 	w := alert(1, incident.Firing, "warning")
 	if Embed(&w).Color != ColourWarning {
 		t.Error("warning colour")
+	}
+	// A rule without a baseline shows no Baseline field, not a "0".
+	stall := alert(3, incident.Firing, "critical")
+	stall.Baseline, stall.BaselineText = 0, ""
+	stall.ValueText = "window end unchanged for 4m12s"
+	for _, fl := range Embed(&stall).Fields {
+		if fl.Name == "Baseline" {
+			t.Errorf("embed of a rule without a baseline has a Baseline field %q", fl.Value)
+		}
+		if fl.Name == "Value" && fl.Value != "window end unchanged for 4m12s" {
+			t.Errorf("stall value %q", fl.Value)
+		}
 	}
 	r := alert(1, incident.Resolved, "critical")
 	r.GrafanaURL = "javascript:alert(1)"

@@ -1,9 +1,7 @@
 package discord
 
 import (
-	"math"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -69,9 +67,11 @@ func Embed(a *incident.Alert) *discordgo.MessageEmbed {
 	if a.WindowStart != "" {
 		field("Window", clock(a.WindowStart)+" – "+clock(a.WindowEnd)+" UTC", false)
 	}
-	field("Value", number(a.Value), true)
-	field("Baseline", number(a.Baseline), true)
-	field("Threshold", number(a.Threshold), true)
+	// The texts carry the units; a rule without a baseline has no
+	// baseline text, and no Baseline field rather than a misleading 0.
+	field("Value", a.ValueText, true)
+	field("Baseline", a.BaselineText, true)
+	field("Threshold", a.ThresholdText, true)
 	field("Severity", a.Severity, true)
 	field("Rule", "`"+a.IncidentKey()+"`", true)
 	if link != "" {
@@ -87,13 +87,6 @@ func clock(s string) string {
 		return s
 	}
 	return time.UnixMilli(ms).UTC().Format(time.DateTime)
-}
-
-func number(f float64) string {
-	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
-		return strconv.FormatInt(int64(f), 10)
-	}
-	return strconv.FormatFloat(f, 'f', 2, 64)
 }
 
 // safeLink keeps only http(s) links: Discord rejects anything else and a

@@ -21,6 +21,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -57,10 +58,15 @@ type Alert struct {
 	Value         float64 `json:"value"`
 	Baseline      float64 `json:"baseline"`
 	Threshold     float64 `json:"threshold"`
-	WindowStart   string  `json:"window_start,omitempty"`
-	WindowEnd     string  `json:"window_end,omitempty"`
-	FiredAt       string  `json:"fired_at"`
-	GrafanaURL    string  `json:"grafana_url"`
+	// The same for a human, with units ("4.9 % of input", "window end
+	// unchanged for 4m12s"); BaselineText is empty when the rule has none.
+	ValueText     string `json:"value_text,omitempty"`
+	BaselineText  string `json:"baseline_text,omitempty"`
+	ThresholdText string `json:"threshold_text,omitempty"`
+	WindowStart   string `json:"window_start,omitempty"`
+	WindowEnd     string `json:"window_end,omitempty"`
+	FiredAt       string `json:"fired_at"`
+	GrafanaURL    string `json:"grafana_url"`
 }
 
 // Key is the Kafka key on alerts.v1: both alerts of one incident share it,
@@ -109,22 +115,31 @@ type Incident struct {
 // Key is "rule/dimension".
 func (i *Incident) Key() string { return i.Rule + "/" + i.Dimension }
 
-// Defaults for zero Config fields.
-const (
-	DefaultCooldown   = 5 * time.Minute
-	DefaultStaleAfter = 30 * time.Minute
-)
-
-// Config of a Tracker.
+// Config of a Tracker. Start from DefaultConfig.
 type Config struct {
-	// Cooldown is the minimum life of an incident (default 5m); negative
-	// means none (tests).
+	// Cooldown is the minimum life of an incident: at most one alert per
+	// rule and dimension per Cooldown. Default 5m; 0 means none.
 	Cooldown time.Duration
 	// StaleAfter resolves an open incident that got no verdict for this
-	// long (default 30m; negative = never).
+	// long (its currency or reason vanished). Default 30m; 0 means never.
 	StaleAfter time.Duration
-	// Link returns the Grafana URL for a verdict; nil leaves it empty.
+	// Link returns the Grafana URL for a verdict. Default nil: no link.
 	Link func(r rules.Result, at time.Time) string
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config { return Config{Cooldown: 5 * time.Minute, StaleAfter: 30 * time.Minute} }
+
+// Validate says what is wrong with a configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Cooldown < 0 {
+		errs = append(errs, fmt.Errorf("incident: Cooldown must not be negative, got %s", c.Cooldown))
+	}
+	if c.StaleAfter < 0 {
+		errs = append(errs, fmt.Errorf("incident: StaleAfter must not be negative, got %s", c.StaleAfter))
+	}
+	return errors.Join(errs...)
 }
 
 // Tracker holds the open incidents. Not safe for concurrent use.
@@ -139,17 +154,12 @@ type Tracker struct {
 }
 
 // NewTracker returns a tracker with no open incidents.
-func NewTracker(cfg Config) *Tracker {
-	cd := cfg.Cooldown
-	if cd == 0 {
-		cd = DefaultCooldown
+func NewTracker(cfg Config) (*Tracker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	st := cfg.StaleAfter
-	if st == 0 {
-		st = DefaultStaleAfter
-	}
-	return &Tracker{cooldown: max(cd, 0), stale: st, link: cfg.Link,
-		open: map[string]*Incident{}, verdictAt: map[string]time.Time{}}
+	return &Tracker{cooldown: cfg.Cooldown, stale: cfg.StaleAfter, link: cfg.Link,
+		open: map[string]*Incident{}, verdictAt: map[string]time.Time{}}, nil
 }
 
 // Apply feeds one round of verdicts at the given clock and returns the
@@ -179,7 +189,7 @@ func (t *Tracker) Apply(now time.Time, results []rules.Result) []Alert {
 	}
 	for _, inc := range t.Open() {
 		key := inc.Key()
-		if judged[key] || t.stale < 0 {
+		if judged[key] || t.stale == 0 {
 			continue
 		}
 		last, ok := t.verdictAt[key]
@@ -203,6 +213,7 @@ func (t *Tracker) alert(inc *Incident, st Status, r rules.Result, now time.Time,
 		Rule: inc.Rule, Dimension: inc.Dimension, IncidentID: inc.ID, Status: st,
 		Severity: inc.Severity, Title: inc.Title, Summary: summary,
 		Value: r.Value, Baseline: r.Baseline, Threshold: r.Threshold,
+		ValueText: r.ValueText, BaselineText: r.BaselineText, ThresholdText: r.ThresholdText,
 		FiredAt: event.FormatMillis(now.UnixMilli()),
 	}
 	if !r.WindowStart.IsZero() {

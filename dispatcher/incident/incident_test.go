@@ -16,6 +16,7 @@ func verdict(key string, firing bool, value float64) rules.Result {
 	rule, dim, _ := strings.Cut(key, "/")
 	return rules.Result{Rule: rule, Dimension: dim, Firing: firing, Severity: rules.SeverityOf(rule),
 		Title: "title of " + key, Summary: fmt.Sprintf("value %v", value), Value: value, Threshold: 20,
+		ValueText: fmt.Sprintf("%v things", value), ThresholdText: "above 20 things",
 		WindowStart: t0, WindowEnd: t0.Add(time.Minute)}
 }
 
@@ -64,6 +65,31 @@ func sortedKeys(m map[string]bool) []string {
 	return ks
 }
 
+func tracker(t *testing.T, cooldown, staleAfter time.Duration, link func(rules.Result, time.Time) string) *Tracker {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Cooldown, cfg.StaleAfter, cfg.Link = cooldown, staleAfter, link
+	tr, err := NewTracker(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := Config{Cooldown: -time.Second, StaleAfter: -time.Second}
+	err := bad.Validate()
+	if err == nil || !strings.Contains(err.Error(), "Cooldown must not be negative") || !strings.Contains(err.Error(), "StaleAfter must not be negative") {
+		t.Fatalf("Validate() = %v", err)
+	}
+	if _, err := NewTracker(bad); err == nil {
+		t.Fatal("NewTracker accepted a negative cooldown")
+	}
+}
+
 const spike, drop = "dlq_spike/invalid_json", "revenue_drop/EUR"
 
 func TestLifecycle(t *testing.T) {
@@ -107,7 +133,7 @@ func TestLifecycle(t *testing.T) {
 		},
 		{
 			name:     "dimensions are independent incidents",
-			cooldown: -1,
+			cooldown: 0,
 			steps: []step{
 				{0, map[string]bool{spike: true, drop: true}, []string{"firing " + spike, "firing " + drop}},
 				{time.Minute, map[string]bool{spike: false, drop: true}, []string{"resolved " + spike}},
@@ -118,15 +144,15 @@ func TestLifecycle(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			run(t, NewTracker(Config{Cooldown: tc.cooldown}), tc.steps)
+			run(t, tracker(t, tc.cooldown, 30*time.Minute, nil), tc.steps)
 		})
 	}
 }
 
 func TestAlertRecord(t *testing.T) {
-	tr := NewTracker(Config{Cooldown: -1, Link: func(r rules.Result, at time.Time) string {
+	tr := tracker(t, 0, 30*time.Minute, func(r rules.Result, at time.Time) string {
 		return "http://grafana/d/x?from=" + r.WindowStart.Format(time.RFC3339)
-	}})
+	})
 	as := run(t, tr, []step{
 		{0, map[string]bool{spike: true}, []string{"firing " + spike}},
 		{time.Minute, map[string]bool{spike: false}, []string{"resolved " + spike}},
@@ -145,12 +171,18 @@ func TestAlertRecord(t *testing.T) {
 		f.GrafanaURL != "http://grafana/d/x?from=2026-03-01T12:00:00Z" || f.Severity != "warning" || f.Threshold != 20 {
 		t.Errorf("firing alert %+v", f)
 	}
+	if f.ValueText != "0 things" || f.ThresholdText != "above 20 things" || f.BaselineText != "" {
+		t.Errorf("texts %q %q %q", f.ValueText, f.BaselineText, f.ThresholdText)
+	}
 	b, err := f.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
+	if strings.Contains(string(b), "baseline_text") {
+		t.Errorf("a rule without a baseline wrote a baseline text: %s", b)
+	}
 	for _, field := range []string{"schema_version", "alert_id", "rule", "dimension", "incident_id", "status", "severity",
-		"title", "summary", "value", "baseline", "threshold", "window_start", "window_end", "fired_at", "grafana_url"} {
+		"title", "summary", "value", "baseline", "threshold", "value_text", "threshold_text", "window_start", "window_end", "fired_at", "grafana_url"} {
 		if !strings.Contains(string(b), `"`+field+`":`) {
 			t.Errorf("JSON lacks %s: %s", field, b)
 		}
@@ -170,7 +202,7 @@ func TestAlertRecord(t *testing.T) {
 // A restarted dispatcher rebuilds its state from alerts.v1 and does not
 // alert an incident that is still open; one that was resolved can open anew.
 func TestRestoreDoesNotRealert(t *testing.T) {
-	first := NewTracker(Config{Cooldown: time.Minute})
+	first := tracker(t, time.Minute, 30*time.Minute, nil)
 	published := run(t, first, []step{
 		{0, map[string]bool{spike: true, drop: true, "late_surge/all": true}, []string{"firing " + spike, "firing late_surge/all", "firing " + drop}},
 		{2 * time.Minute, map[string]bool{drop: false}, []string{"resolved " + drop}},
@@ -185,7 +217,7 @@ func TestRestoreDoesNotRealert(t *testing.T) {
 		}
 		msgs = append(msgs, a)
 	}
-	second := NewTracker(Config{Cooldown: time.Minute})
+	second := tracker(t, time.Minute, 30*time.Minute, nil)
 	second.Restore(msgs)
 	if got, want := second.OpenCount(), 2; got != want {
 		t.Fatalf("open after restore: %d, want %d (%+v)", got, want, second.Open())
@@ -208,7 +240,7 @@ func TestRestoreDoesNotRealert(t *testing.T) {
 // An incident whose dimension stops getting verdicts is closed as stale,
 // once; a restored one gets the full StaleAfter from the restore.
 func TestStaleIncidentResolves(t *testing.T) {
-	tr := NewTracker(Config{Cooldown: time.Minute, StaleAfter: 10 * time.Minute})
+	tr := tracker(t, time.Minute, 10*time.Minute, nil)
 	run(t, tr, []step{
 		{0, map[string]bool{drop: true}, []string{"firing " + drop}},
 		{5 * time.Minute, map[string]bool{drop: true}, nil},
@@ -217,16 +249,16 @@ func TestStaleIncidentResolves(t *testing.T) {
 		{30 * time.Minute, map[string]bool{spike: false}, nil},
 	})
 
-	first := NewTracker(Config{Cooldown: time.Minute})
+	first := tracker(t, time.Minute, 30*time.Minute, nil)
 	as := first.Apply(t0, []rules.Result{verdict(drop, true, 1)})
-	restored := NewTracker(Config{Cooldown: time.Minute, StaleAfter: 10 * time.Minute})
+	restored := tracker(t, time.Minute, 10*time.Minute, nil)
 	restored.Restore([]*Alert{&as[0]})
 	run(t, restored, []step{
 		{20 * time.Minute, nil, nil}, // the clock starts at the first round after the restore
 		{29 * time.Minute, nil, nil},
 		{30 * time.Minute, nil, []string{"resolved " + drop}},
 	})
-	never := NewTracker(Config{Cooldown: time.Minute, StaleAfter: -1})
+	never := tracker(t, time.Minute, 0, nil)
 	run(t, never, []step{
 		{0, map[string]bool{drop: true}, []string{"firing " + drop}},
 		{24 * time.Hour, nil, nil},

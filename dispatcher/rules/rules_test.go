@@ -1,7 +1,9 @@
 package rules
 
 import (
-	"fmt"
+	"math"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,18 +36,73 @@ func rec(i int, part int32, rev int64, eur int64, mut ...func(*aggregate.Record)
 // out-of-orderness.
 func seenAt(i int) time.Time { return t0.Add(time.Duration(i+1)*time.Minute + 5*time.Second) }
 
-func letter(reason event.Reason, at time.Time) *deadletter.Letter {
-	return &deadletter.Letter{Reason: reason, Topic: "events.raw.v1", FailedAt: at}
+// letter is a dead letter of source offset off on raw partition 0.
+func letter(reason event.Reason, at time.Time, off int64) *deadletter.Letter {
+	return &deadletter.Letter{Reason: reason, Topic: "events.raw.v1", FailedAt: at, Offset: off}
 }
 
 func newEngine(t *testing.T, cfg Config) *Engine {
 	t.Helper()
-	e, err := New(cfg, t0)
+	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e
 }
+
+// withCfg is DefaultConfig changed by f.
+func withCfg(f func(*Config)) Config {
+	c := DefaultConfig()
+	f(&c)
+	return c
+}
+
+// feed is a processor reading `input` records a minute on one source
+// partition, from minute `from` to minute `to` (exclusive) after t0, of
+// which perMinute[reason] are dead letters, spread over the minute.
+type feed struct {
+	e    *Engine
+	next int64 // next source offset
+}
+
+func (f *feed) minutes(from, to int, input int64, perMinute map[event.Reason]int64) {
+	for m := from; m < to; m++ {
+		f.spread(t0.Add(time.Duration(m)*time.Minute), time.Minute, input, perMinute)
+	}
+}
+
+// spread processes input records in [at, at+d), the dead letters among them
+// at even steps.
+func (f *feed) spread(at time.Time, d time.Duration, input int64, dead map[event.Reason]int64) {
+	var n int64
+	for _, c := range dead {
+		n += c
+	}
+	var reasons []event.Reason
+	for _, r := range event.Reasons() {
+		for range dead[r] {
+			reasons = append(reasons, r)
+		}
+	}
+	for r, c := range dead {
+		if !slices.Contains(event.Reasons(), r) {
+			for range c {
+				reasons = append(reasons, r)
+			}
+		}
+	}
+	for i, r := range reasons {
+		off := f.next + int64(i)*input/max(n, 1)
+		ts := at.Add(time.Duration(int64(i) * int64(d) / max(n, 1)))
+		f.e.ObserveDeadLetter(letter(r, ts, off), ts)
+	}
+	f.next += input
+}
+
+// defaultMix is the dead letters of 12000 records under the producer's
+// default chaos: 1 % malformed, 1 % too late, 0.2 % future, 0.1 % oversized.
+var defaultMix = map[event.Reason]int64{event.InvalidJSON: 50, event.SchemaViolation: 65, event.UnsupportedSchema: 5,
+	event.LateEvent: 120, event.FutureEvent: 24, event.Oversized: 12}
 
 func must(t *testing.T, err error) {
 	t.Helper()
@@ -81,23 +138,209 @@ type want struct {
 	value  float64 // checked when >= 0
 }
 
-func TestRules(t *testing.T) {
-	steadyDLQ := func(e *Engine, reason event.Reason, perMin int, minutes int, end time.Time) {
-		// The baseline minutes: before the previous (evaluated) minute.
-		for m := minutes + 1; m >= 2; m-- {
-			base := end.Add(-time.Duration(m) * time.Minute)
-			for k := range perMin {
-				e.ObserveDeadLetter(letter(reason, base.Add(time.Duration(k)*time.Second)), base)
+func TestSpikeRules(t *testing.T) {
+	now := t0.Add(20*time.Minute + 10*time.Second) // judges minute 19 and the partial minute 20
+	cases := []struct {
+		name  string
+		cfg   Config
+		setup func(f *feed)
+		want  []want
+	}{
+		{
+			name:  "the default chaos mix is the baseline",
+			setup: func(f *feed) { f.minutes(0, 21, 12000, defaultMix) },
+			want: []want{
+				{key: "dlq_spike/malformed", value: 0.01}, {key: "dlq_spike/future_event", value: 0.002},
+				{key: "dlq_spike/oversized", value: 0.001}, {key: "late_surge/all", value: 0.01},
+			},
+		},
+		{
+			name: "a malformed burst is one dimension, whatever its reasons",
+			setup: func(f *feed) {
+				f.minutes(0, 19, 12000, defaultMix)
+				f.minutes(19, 20, 12600, map[event.Reason]int64{event.InvalidJSON: 300, event.SchemaViolation: 300, event.UnsupportedSchema: 20,
+					event.LateEvent: 120, event.FutureEvent: 24, event.Oversized: 12})
+			},
+			want: []want{
+				{key: "dlq_spike/malformed", firing: true, value: 620.0 / 12600},
+				{key: "dlq_spike/invalid_json", absent: true}, {key: "dlq_spike/schema_violation", absent: true},
+				{key: "late_surge/all", value: 120.0 / 12600},
+			},
+		},
+		{
+			name: "a late burst belongs to late_surge alone",
+			setup: func(f *feed) {
+				f.minutes(0, 19, 12000, defaultMix)
+				f.minutes(19, 20, 12500, map[event.Reason]int64{event.InvalidJSON: 50, event.SchemaViolation: 65, event.UnsupportedSchema: 5,
+					event.LateEvent: 620, event.FutureEvent: 24, event.Oversized: 12})
+			},
+			want: []want{
+				{key: "late_surge/all", firing: true, value: 620.0 / 12500},
+				{key: "dlq_spike/late_event", absent: true}, {key: "dlq_spike/malformed", value: 120.0 / 12500},
+			},
+		},
+		{
+			name: "a processor catching up is no spike: ten minutes of input and their dead letters in one",
+			setup: func(f *feed) {
+				f.minutes(0, 10, 12000, defaultMix)
+				big := map[event.Reason]int64{}
+				for r, c := range defaultMix {
+					big[r] = 10 * c
+				}
+				f.minutes(19, 20, 120000, big)
+			},
+			want: []want{{key: "dlq_spike/malformed", value: 0.01}, {key: "late_surge/all", value: 0.01}},
+		},
+		{
+			name: "3x the usual share but not more than the floor is no spike",
+			setup: func(f *feed) {
+				f.minutes(0, 19, 1000, map[event.Reason]int64{event.Oversized: 2})
+				f.minutes(19, 20, 1000, map[event.Reason]int64{event.Oversized: 20})
+			},
+			want: []want{{key: "dlq_spike/oversized", value: -1}},
+		},
+		{
+			name: "over the floor but within 3x the usual share is no spike",
+			setup: func(f *feed) {
+				f.minutes(0, 19, 12000, defaultMix)
+				f.minutes(19, 20, 12000, map[event.Reason]int64{event.LateEvent: 300})
+			},
+			want: []want{{key: "late_surge/all", value: 0.025}},
+		},
+		{
+			name: "a spike in the current partial minute fires without waiting",
+			setup: func(f *feed) {
+				f.minutes(0, 20, 12000, defaultMix)
+				f.spread(t0.Add(20*time.Minute), 5*time.Second, 1000, map[event.Reason]int64{event.FutureEvent: 200})
+			},
+			want: []want{{key: "dlq_spike/future_event", firing: true, value: 200.0 / 1000}},
+		},
+		{
+			name: "a spike two minutes ago is over",
+			setup: func(f *feed) {
+				f.minutes(0, 18, 12000, defaultMix)
+				f.minutes(18, 19, 12000, map[event.Reason]int64{event.InvalidJSON: 600})
+				f.minutes(19, 21, 12000, defaultMix)
+			},
+			want: []want{{key: "dlq_spike/malformed", value: 0.01}},
+		},
+		{
+			name: "warm-up: one minute of history is no verdict",
+			setup: func(f *feed) {
+				f.minutes(19, 20, 12000, defaultMix)
+				f.spread(t0.Add(20*time.Minute), 10*time.Second, 2000, map[event.Reason]int64{event.InvalidJSON: 600})
+			},
+			want: []want{{key: "dlq_spike/malformed", absent: true}, {key: "late_surge/all", absent: true}},
+		},
+		{
+			name: "warm-up: two minutes of history judge, and a spike against them fires",
+			setup: func(f *feed) {
+				f.minutes(18, 20, 12000, defaultMix)
+				f.spread(t0.Add(20*time.Minute), 10*time.Second, 2000, map[event.Reason]int64{event.InvalidJSON: 600})
+			},
+			want: []want{{key: "dlq_spike/malformed", firing: true, value: 0.3}, {key: "late_surge/all", value: 0}},
+		},
+		{
+			name: "warm-up is configurable",
+			cfg:  withCfg(func(c *Config) { c.WarmupBuckets = 5 }),
+			setup: func(f *feed) {
+				f.minutes(16, 20, 12000, defaultMix)
+				f.spread(t0.Add(20*time.Minute), 10*time.Second, 2000, map[event.Reason]int64{event.InvalidJSON: 600})
+			},
+			want: []want{{key: "dlq_spike/malformed", absent: true}},
+		},
+		{
+			name: "minutes without traffic (an outage) are not a zero baseline",
+			setup: func(f *feed) {
+				f.minutes(0, 5, 12000, defaultMix)
+				// nothing processed in minutes 5..18
+				f.minutes(19, 20, 12000, defaultMix)
+			},
+			want: []want{{key: "dlq_spike/malformed", value: 0.01}, {key: "late_surge/all", value: 0.01}},
+		},
+		{
+			name: "replayed dead letters do not count, but show the input read",
+			setup: func(f *feed) {
+				f.minutes(0, 19, 12000, defaultMix)
+				at := t0.Add(19 * time.Minute)
+				for k := range 500 {
+					l := letter(event.LateEvent, at.Add(time.Duration(k)*time.Millisecond), f.next+int64(k))
+					l.ReplayCount = 1
+					f.e.ObserveDeadLetter(l, at)
+				}
+				f.next += 500
+			},
+			want: []want{{key: "late_surge/all", value: 0}},
+		},
+		{
+			name: "unknown reason from a header becomes its own dimension",
+			setup: func(f *feed) {
+				f.minutes(0, 19, 12000, defaultMix)
+				f.minutes(19, 20, 12000, map[event.Reason]int64{"weird": 25})
+			},
+			want: []want{{key: "dlq_spike/weird", firing: true, value: 25.0 / 12000}},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			if cfg == (Config{}) {
+				cfg = DefaultConfig()
 			}
-		}
+			f := &feed{e: newEngine(t, cfg)}
+			tc.setup(f)
+			check(t, f.e.Evaluate(now), tc.want)
+		})
 	}
-	burst := func(e *Engine, reason event.Reason, n int, at time.Time) {
-		for k := range n {
-			e.ObserveDeadLetter(letter(reason, at.Add(time.Duration(k)*time.Millisecond)), at)
-		}
-	}
-	now := t0.Add(30*time.Minute + 10*time.Second) // clock for DLQ cases
+}
 
+// A processor that restarts from its checkpoint writes some dead letters
+// again; each counts once.
+func TestRedeliveredDeadLettersCountOnce(t *testing.T) {
+	e := newEngine(t, DefaultConfig())
+	f := &feed{e: e}
+	f.minutes(0, 19, 12000, defaultMix)
+	// Minute 19: the usual mix, then the same 100 malformed dead letters
+	// five times more (five restarts from one checkpoint).
+	f.minutes(19, 20, 12000, defaultMix)
+	for range 5 {
+		for k := range 100 {
+			at := t0.Add(19*time.Minute + 50*time.Second)
+			e.ObserveDeadLetter(letter(event.InvalidJSON, at, int64(18*12000+k*100)), at)
+		}
+	}
+	r, _ := find(e.Evaluate(t0.Add(20*time.Minute+10*time.Second)), "dlq_spike/malformed")
+	if r.Firing || e.SkippedRedeliveries() == 0 {
+		t.Fatalf("redelivered dead letters counted: %s (skipped %d)", r.Summary, e.SkippedRedeliveries())
+	}
+}
+
+// check compares verdicts with the wanted ones.
+func check(t *testing.T, rs []Result, ws []want) {
+	t.Helper()
+	for _, w := range ws {
+		r, ok := find(rs, w.key)
+		if w.absent {
+			if ok {
+				t.Errorf("%s: want no verdict, got %+v", w.key, r)
+			}
+			continue
+		}
+		if !ok {
+			t.Errorf("%s: no verdict among %d results", w.key, len(rs))
+			continue
+		}
+		if r.Firing != w.firing {
+			t.Errorf("%s: firing=%v, want %v (%s)", w.key, r.Firing, w.firing, r.Summary)
+		}
+		// Shares are estimated from source offsets: within 5 % of the truth.
+		if w.value >= 0 && math.Abs(r.Value-w.value) > 0.05*w.value+1e-9 {
+			t.Errorf("%s: value %v, want %v (%s)", w.key, r.Value, w.value, r.Summary)
+		}
+	}
+}
+
+func TestWindowRules(t *testing.T) {
 	cases := []struct {
 		name  string
 		cfg   Config
@@ -105,73 +348,6 @@ func TestRules(t *testing.T) {
 		now   time.Time
 		want  []want
 	}{
-		{
-			name: "dlq spike over the floor with a quiet baseline",
-			setup: func(t *testing.T, e *Engine) {
-				steadyDLQ(e, event.InvalidJSON, 2, 16, now.Truncate(time.Minute))
-				burst(e, event.InvalidJSON, 100, now.Truncate(time.Minute).Add(-time.Minute))
-			},
-			now: now,
-			want: []want{
-				{key: "dlq_spike/invalid_json", firing: true, value: 100},
-				{key: "dlq_spike/oversized", firing: false, value: 0},
-				{key: "dlq_spike/late_event", firing: false, value: 0},
-			},
-		},
-		{
-			name: "dlq count below the floor is no spike even at 10x baseline",
-			setup: func(t *testing.T, e *Engine) {
-				steadyDLQ(e, event.InvalidJSON, 1, 16, now.Truncate(time.Minute))
-				burst(e, event.InvalidJSON, 15, now.Truncate(time.Minute).Add(-time.Minute))
-			},
-			now:  now,
-			want: []want{{key: "dlq_spike/invalid_json", firing: false, value: 15}},
-		},
-		{
-			name: "dlq count above the floor but within 3x a busy baseline",
-			setup: func(t *testing.T, e *Engine) {
-				steadyDLQ(e, event.LateEvent, 50, 16, now.Truncate(time.Minute))
-				burst(e, event.LateEvent, 100, now.Truncate(time.Minute).Add(-time.Minute))
-			},
-			now:  now,
-			want: []want{{key: "dlq_spike/late_event", firing: false, value: 100}},
-		},
-		{
-			name: "dlq spike in the current partial minute fires without waiting",
-			setup: func(t *testing.T, e *Engine) {
-				burst(e, event.SchemaViolation, 30, now.Truncate(time.Minute))
-			},
-			now:  now,
-			want: []want{{key: "dlq_spike/schema_violation", firing: true, value: 30}},
-		},
-		{
-			name: "a spike two minutes ago is over",
-			setup: func(t *testing.T, e *Engine) {
-				burst(e, event.InvalidJSON, 100, now.Truncate(time.Minute).Add(-2*time.Minute))
-			},
-			now:  now,
-			want: []want{{key: "dlq_spike/invalid_json", firing: false, value: 0}},
-		},
-		{
-			name: "replayed dead letters do not count",
-			setup: func(t *testing.T, e *Engine) {
-				for k := range 100 {
-					l := letter(event.LateEvent, now.Add(-time.Duration(k)*time.Millisecond))
-					l.ReplayCount = 1
-					e.ObserveDeadLetter(l, now)
-				}
-			},
-			now:  now,
-			want: []want{{key: "dlq_spike/late_event", firing: false, value: 0}},
-		},
-		{
-			name: "unknown reason from a header becomes its own dimension",
-			setup: func(t *testing.T, e *Engine) {
-				burst(e, event.Reason("weird"), 25, now.Add(-time.Second))
-			},
-			now:  now,
-			want: []want{{key: "dlq_spike/weird", firing: true, value: 25}},
-		},
 		{
 			name: "revenue far below a steady baseline fires",
 			setup: func(t *testing.T, e *Engine) {
@@ -222,13 +398,13 @@ func TestRules(t *testing.T) {
 			want: []want{{key: "revenue_drop/EUR", firing: false, value: 100000}},
 		},
 		{
-			name: "too little history gives no revenue_drop verdict",
+			name: "too little history gives no revenue verdict",
 			setup: func(t *testing.T, e *Engine) {
 				history(t, e, 3, 100000)
-				must(t, e.ObserveAggregate(rec(3, 0, 1, 1), seenAt(3)))
+				must(t, e.ObserveAggregate(rec(3, 0, 1, 0), seenAt(3)))
 			},
 			now:  seenAt(3).Add(time.Minute),
-			want: []want{{key: "revenue_drop/EUR", absent: true}},
+			want: []want{{key: "revenue_drop/EUR", absent: true}, {key: "revenue_zero/all", absent: true}},
 		},
 		{
 			name: "an unsettled window is not judged yet: the previous one is",
@@ -241,7 +417,7 @@ func TestRules(t *testing.T) {
 		},
 		{
 			name: "settle delay is configurable",
-			cfg:  Config{SettleDelay: 10 * time.Second},
+			cfg:  withCfg(func(c *Config) { c.SettleDelay = 10 * time.Second }),
 			setup: func(t *testing.T, e *Engine) {
 				history(t, e, 10, 100000)
 				must(t, e.ObserveAggregate(rec(10, 0, 1, 0), seenAt(10)))
@@ -252,27 +428,28 @@ func TestRules(t *testing.T) {
 		{
 			name: "zero revenue while traffic flows, after earlier sales",
 			setup: func(t *testing.T, e *Engine) {
-				must(t, e.ObserveAggregate(rec(0, 0, 1, 5000), seenAt(0)))
-				must(t, e.ObserveAggregate(rec(1, 0, 1, 0), seenAt(1)))
+				history(t, e, 5, 5000)
+				must(t, e.ObserveAggregate(rec(5, 0, 1, 0), seenAt(5)))
 			},
-			now:  seenAt(1).Add(time.Minute),
-			want: []want{{key: "revenue_zero/all", firing: true, value: 0}, {key: "revenue_drop/EUR", absent: true}},
+			now:  seenAt(5).Add(time.Minute),
+			want: []want{{key: "revenue_zero/all", firing: true, value: 0}, {key: "revenue_drop/EUR", firing: true, value: 0}},
 		},
 		{
 			// Right after start no session has reached checkout yet.
 			name: "zero revenue before the first sale is quiet",
 			setup: func(t *testing.T, e *Engine) {
-				must(t, e.ObserveAggregate(rec(0, 0, 1, 0), seenAt(0)))
+				history(t, e, 6, 0)
 			},
-			now:  seenAt(0).Add(time.Minute),
+			now:  seenAt(5).Add(time.Minute),
 			want: []want{{key: "revenue_zero/all", firing: false}},
 		},
 		{
 			name: "zero revenue without traffic is quiet",
 			setup: func(t *testing.T, e *Engine) {
-				must(t, e.ObserveAggregate(rec(0, 0, 1, 0, func(r *aggregate.Record) { r.Events = 10 }), seenAt(0)))
+				history(t, e, 5, 5000)
+				must(t, e.ObserveAggregate(rec(5, 0, 1, 0, func(r *aggregate.Record) { r.Events = 10 }), seenAt(5)))
 			},
-			now:  seenAt(0).Add(time.Minute),
+			now:  seenAt(5).Add(time.Minute),
 			want: []want{{key: "revenue_zero/all", firing: false}},
 		},
 		{
@@ -293,35 +470,10 @@ func TestRules(t *testing.T) {
 			want: []want{{key: "payment_failures/all", firing: false, value: 0.9}},
 		},
 		{
-			name: "late surge counts late_accepted and late_event dead letters of the window",
-			setup: func(t *testing.T, e *Engine) {
-				for i := range 10 {
-					must(t, e.ObserveAggregate(rec(i, 0, 1, 5000, func(r *aggregate.Record) { r.LateAccepted = 10 }), seenAt(i)))
-				}
-				must(t, e.ObserveAggregate(rec(10, 0, 2, 5000, func(r *aggregate.Record) { r.LateAccepted = 30 }), seenAt(10)))
-				ws := t0.Add(10 * time.Minute)
-				for k := range 40 {
-					e.ObserveDeadLetter(letter(event.LateEvent, ws.Add(time.Duration(k)*time.Second)), ws)
-				}
-			},
-			now:  seenAt(10).Add(time.Minute),
-			want: []want{{key: "late_surge/all", firing: true, value: 70}},
-		},
-		{
-			name: "late events at the usual rate are no surge",
-			setup: func(t *testing.T, e *Engine) {
-				for i := range 11 {
-					must(t, e.ObserveAggregate(rec(i, 0, 1, 5000, func(r *aggregate.Record) { r.LateAccepted = 100 }), seenAt(i)))
-				}
-			},
-			now:  seenAt(10).Add(time.Minute),
-			want: []want{{key: "late_surge/all", firing: false, value: 100}},
-		},
-		{
-			name:  "stall before any window: measured from the start",
+			name:  "no stall verdict before any window: nothing to measure from",
 			setup: func(t *testing.T, e *Engine) {},
-			now:   t0.Add(3 * time.Minute),
-			want:  []want{{key: "pipeline_stall/all", firing: true, value: 180}},
+			now:   t0.Add(30 * time.Minute),
+			want:  []want{{key: "pipeline_stall/all", absent: true}},
 		},
 		{
 			name: "no stall while windows advance",
@@ -343,35 +495,20 @@ func TestRules(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEngine(t, tc.cfg)
-			tc.setup(t, e)
-			rs := e.Evaluate(tc.now)
-			for _, w := range tc.want {
-				r, ok := find(rs, w.key)
-				if w.absent {
-					if ok {
-						t.Errorf("%s: want no verdict, got %+v", w.key, r)
-					}
-					continue
-				}
-				if !ok {
-					t.Errorf("%s: no verdict among %d results", w.key, len(rs))
-					continue
-				}
-				if r.Firing != w.firing {
-					t.Errorf("%s: firing=%v, want %v (%s)", w.key, r.Firing, w.firing, r.Summary)
-				}
-				if w.value >= 0 && fmt.Sprintf("%.3f", r.Value) != fmt.Sprintf("%.3f", w.value) {
-					t.Errorf("%s: value %v, want %v (%s)", w.key, r.Value, w.value, r.Summary)
-				}
+			cfg := tc.cfg
+			if cfg == (Config{}) {
+				cfg = DefaultConfig()
 			}
+			e := newEngine(t, cfg)
+			tc.setup(t, e)
+			check(t, e.Evaluate(tc.now), tc.want)
 		})
 	}
 }
 
 // An upsert that heals a settled window turns its verdict back to healthy.
 func TestUpsertHealsVerdict(t *testing.T) {
-	e := newEngine(t, Config{})
+	e := newEngine(t, DefaultConfig())
 	history(t, e, 10, 100000)
 	must(t, e.ObserveAggregate(rec(10, 0, 1, 0), seenAt(10)))
 	must(t, e.ObserveAggregate(rec(10, 1, 1, 0), seenAt(10)))
@@ -392,7 +529,7 @@ func TestUpsertHealsVerdict(t *testing.T) {
 }
 
 func TestStallRecovers(t *testing.T) {
-	e := newEngine(t, Config{StallWindows: 2})
+	e := newEngine(t, withCfg(func(c *Config) { c.StallWindows = 2 }))
 	history(t, e, 3, 100)
 	r, _ := find(e.Evaluate(seenAt(2).Add(2*time.Minute)), "pipeline_stall/all")
 	if !r.Firing || r.Threshold != 120 {
@@ -406,28 +543,34 @@ func TestStallRecovers(t *testing.T) {
 }
 
 func TestEngineRejectsBadInput(t *testing.T) {
-	if _, err := New(Config{RevenueMinDrop: 2}, t0); err == nil {
+	if _, err := New(withCfg(func(c *Config) { c.RevenueMinDrop = 2 })); err == nil {
 		t.Error("RevenueMinDrop 2 accepted")
 	}
-	if _, err := New(Config{DLQSpikeFloor: -1}, t0); err == nil {
+	if _, err := New(withCfg(func(c *Config) { c.DLQSpikeFloor = -1 })); err == nil {
 		t.Error("negative floor accepted")
 	}
-	e := newEngine(t, Config{})
+	if _, err := New(Config{}); err == nil {
+		t.Error("a zero Config accepted: zero values are not defaults")
+	}
+	e := newEngine(t, DefaultConfig())
 	if err := e.ObserveAggregate(&aggregate.Record{SchemaVersion: 1, WindowStart: "nope", WindowEnd: "x", Revision: 1}, t0); err == nil {
 		t.Error("bad window accepted")
 	}
 }
 
-// Memory stays bounded over a long run: old windows and buckets are pruned.
+// Memory stays bounded over a long run: windows beyond a baseline behind
+// the newest, dead letters beyond the lookback (no more than a restarted
+// dispatcher re-reads) are forgotten.
 func TestPruning(t *testing.T) {
-	e := newEngine(t, Config{})
-	for i := range 500 {
+	e := newEngine(t, DefaultConfig())
+	f := &feed{e: e}
+	for i := range 300 {
 		must(t, e.ObserveAggregate(rec(i, 0, 1, 100), seenAt(i)))
-		e.ObserveDeadLetter(letter(event.LateEvent, seenAt(i)), seenAt(i))
+		f.minutes(i, i+1, 1000, map[event.Reason]int64{event.LateEvent: 10})
 		e.Evaluate(seenAt(i))
 	}
-	if len(e.windows) > 30 || len(e.dlq) > 20 || len(e.lateDLQ) > 30 {
-		t.Fatalf("state grows: %d windows, %d dlq buckets, %d late seconds", len(e.windows), len(e.dlq), len(e.lateDLQ))
+	if len(e.windows) > 22 || len(e.buckets) > 32 || len(e.seen) > 320 {
+		t.Fatalf("state grows: %d windows, %d buckets, %d dead letters remembered", len(e.windows), len(e.buckets), len(e.seen))
 	}
 }
 
@@ -446,6 +589,83 @@ func TestMedianMAD(t *testing.T) {
 		}
 		if d := mad(tc.xs); d != tc.mad {
 			t.Errorf("mad(%v) = %v, want %v", tc.xs, d, tc.mad)
+		}
+	}
+}
+
+// The stall is measured from the data: from the earliest Kafka timestamp of
+// a record of the newest window, whatever order the partitions are read in
+// (a restarted dispatcher reads them concurrently), and the same whenever
+// the engine is rebuilt from those records.
+func TestStallMeasuredFromTheData(t *testing.T) {
+	early, late := seenAt(4), seenAt(4).Add(40*time.Second)
+	for _, order := range [][]int32{{0, 1}, {1, 0}} {
+		e := newEngine(t, DefaultConfig())
+		history(t, e, 4, 100)
+		for _, p := range order {
+			at := early
+			if p == 1 {
+				at = late
+			}
+			must(t, e.ObserveAggregate(rec(4, p, 1, 100), at))
+		}
+		now := early.Add(3*time.Minute + 10*time.Second)
+		r, ok := find(e.Evaluate(now), "pipeline_stall/all")
+		if !ok || !r.Firing || r.Value != 190 {
+			t.Fatalf("read order %v: %+v", order, r)
+		}
+		if r.ValueText != "window end unchanged for 3m10s" || r.BaselineText != "" || r.ThresholdText != "3m0s (3 windows)" {
+			t.Errorf("texts %q %q %q", r.ValueText, r.BaselineText, r.ThresholdText)
+		}
+		if r.WindowStart != t0.Add(4*time.Minute) || r.WindowEnd != t0.Add(5*time.Minute) {
+			t.Errorf("newest window %v – %v", r.WindowStart, r.WindowEnd)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	err := withCfg(func(c *Config) { c.WindowSize, c.DLQBucket, c.PaymentFailureRatio = 0, 1500*time.Millisecond, 0 }).Validate()
+	for _, w := range []string{"WindowSize must be positive", "DLQBucket must be a whole number of seconds", "PaymentFailureRatio must be in (0, 1]"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("Validate() = %v, want it to say %q", err, w)
+		}
+	}
+	if !strings.HasPrefix(err.Error(), "WindowSize ") {
+		t.Errorf("errors do not start with the field they name: %v", err)
+	}
+}
+
+func TestFormats(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{pct(0.123), "12.3 %"}, {pct(0.001), "0.10 %"}, {pct(0), "0.0 %"}, {pct(1), "100.0 %"},
+		{money("EUR", 123456), "EUR 1,234.56"}, {money("JPY", 1234567), "JPY 1,234,567"},
+		{money("KWD", 1500), "KWD 1.500"}, {money("USD", 5), "USD 0.05"}, {money("EUR", -250), "EUR -2.50"},
+		{short(time.Minute), "1m"}, {short(90 * time.Minute), "1h30m"}, {short(2 * time.Hour), "2h"}, {short(2 * time.Second), "2s"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}
+
+// Every rule is stated with its numbers, one readable line each.
+func TestDescribe(t *testing.T) {
+	lines := DefaultConfig().Describe()
+	for _, rule := range Names() {
+		found := false
+		for _, l := range lines {
+			found = found || strings.HasPrefix(l, rule+"/")
+		}
+		if !found {
+			t.Errorf("rule %s is not described in %q", rule, lines)
+		}
+	}
+	for _, l := range lines {
+		if strings.Contains(l, "{") || strings.Contains(l, "%!") {
+			t.Errorf("not a readable line: %q", l)
 		}
 	}
 }

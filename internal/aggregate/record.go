@@ -44,19 +44,12 @@ func (r *Record) Key() string {
 }
 
 // Marshal encodes the record as compact JSON with sorted map keys, so the
-// same window state always gives the same bytes (idempotent re-emission).
+// same window state always gives the same bytes (idempotent re-emission):
+// byte for byte what encoding/json gives, without its reflection. Nil maps
+// encode as {}. It cannot fail; the error is kept for callers written
+// against encoding/json.
 func (r *Record) Marshal() ([]byte, error) {
-	c := *r
-	for _, m := range []*map[string]int64{&c.EventsByType, &c.RevenueMinor, &c.RefundedMinor, &c.Funnel, &c.ProductViews} {
-		if *m == nil {
-			*m = map[string]int64{}
-		}
-	}
-	b, err := json.Marshal(&c)
-	if err != nil {
-		return nil, fmt.Errorf("encode aggregate %s: %w", r.Key(), err)
-	}
-	return b, nil
+	return r.View().AppendJSON(nil), nil
 }
 
 // Unmarshal decodes a record and checks the fields every consumer relies on.

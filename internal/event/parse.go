@@ -95,7 +95,7 @@ type members struct {
 	keyErr bool // a key with escapes could not be decoded (cannot happen for valid JSON)
 }
 
-func (ms *members) visit(m *jsonscan.Member) {
+func (ms *members) visit(m jsonscan.Member) {
 	key := m.Key
 	if m.KeyEscaped {
 		var s string

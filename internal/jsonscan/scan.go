@@ -6,7 +6,8 @@
 // that numbers can be checked as literals (an amount of 1.0 or 1e2 is not an
 // integer literal, and int64 amounts must never pass through float64). It
 // accepts exactly what encoding/json accepts, including its nesting limit; a
-// differential fuzz test holds it to that.
+// differential fuzz test holds it to that. AppendString is the way back: a
+// JSON string written exactly as encoding/json writes it.
 package jsonscan
 
 import (
@@ -68,7 +69,7 @@ type scanner struct {
 // Walk checks that b is exactly one JSON object (surrounded by optional
 // whitespace) and calls fn for each top-level member in document order. It
 // does not check UTF-8; callers check that separately.
-func Walk(b []byte, fn func(m *Member)) error {
+func Walk(b []byte, fn func(m Member)) error {
 	s := scanner{b: b}
 	s.skipWS()
 	if s.pos >= len(b) {
@@ -117,7 +118,7 @@ func Walk(b []byte, fn func(m *Member)) error {
 		}
 		m.Value = b[vstart:s.pos]
 		m.Kind = kind
-		fn(&m)
+		fn(m)
 		s.skipWS()
 		if s.pos >= len(b) {
 			return s.err("unexpected end of input in object")

@@ -30,7 +30,7 @@ func checkAgainstStd(t *testing.T, b []byte) {
 		t.Fatalf("Valid(%q) = %v, encoding/json says %v", clip(b), got, valid)
 	}
 	var keys []string
-	err := Walk(b, func(m *Member) { keys = append(keys, string(m.Key)) })
+	err := Walk(b, func(m Member) { keys = append(keys, string(m.Key)) })
 	switch {
 	case object && err != nil:
 		t.Fatalf("Walk(%q) = %v, but it is a JSON object", clip(b), err)
@@ -45,7 +45,7 @@ func checkAgainstStd(t *testing.T, b []byte) {
 		if err := json.Unmarshal(b, &m); err != nil {
 			t.Fatal(err)
 		}
-		_ = Walk(b, func(mem *Member) {
+		_ = Walk(b, func(mem Member) {
 			if mem.KeyEscaped {
 				return
 			}
@@ -90,7 +90,7 @@ func TestNestingLimitMatchesEncodingJSON(t *testing.T) {
 
 func TestWalkMembers(t *testing.T) {
 	var got []string
-	err := Walk([]byte(` {"a" : 1 , "b\n":"x y", "c":{"d":[1,2]}, "e":null} `), func(m *Member) {
+	err := Walk([]byte(` {"a" : 1 , "b\n":"x y", "c":{"d":[1,2]}, "e":null} `), func(m Member) {
 		got = append(got, string(m.Key)+"="+string(m.Value)+"/"+m.Kind.String())
 	})
 	if err != nil {
@@ -108,5 +108,22 @@ func FuzzAgainstEncodingJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkAgainstStd(t, b)
+	})
+}
+
+// FuzzAppendString: AppendString writes exactly what encoding/json writes
+// for any string, including invalid UTF-8.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain", `"\`, "<a&b>", "\u2028\u2029", "\x00\x1f\b\f\n\r\t", "\xff\xc3", "\xed\xa0\x80", "日本🙂"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendString([]byte("x"), s); string(got) != "x"+string(want) {
+			t.Fatalf("AppendString(%q) = %s, want %s", s, got[1:], want)
+		}
 	})
 }

@@ -1,7 +1,9 @@
 // Package kafkaio holds the thin kafka-go adapters every role shares, one
 // file per job: broker lists (brokers.go), durable writers (writer.go),
-// topic administration (admin.go), offsets and whole-topic reads (read.go)
-// and making empty keys and values read back as empty (empty.go).
+// topic administration (admin.go), whole-topic reads (read.go), offsets,
+// offsets at a time and ranged reads (offsets.go), a consumer group's lag
+// seen from outside (lag.go) and making empty keys and values read back as
+// empty (empty.go).
 package kafkaio
 
 import (

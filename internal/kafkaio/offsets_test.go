@@ -18,7 +18,8 @@ func TestEndAndCommittedOffsets(t *testing.T) {
 	brokers, topics := kafkatest.Start(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topics.Raw, Balancer: &kafka.RoundRobin{}, BatchSize: 1}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topics.Raw, Balancer: &kafka.RoundRobin{}, BatchSize: 1,
+		RequiredAcks: kafka.RequireAll} // acks=0 (the default) would race the reads below
 	defer w.Close()
 	for range 3 {
 		if err := w.WriteMessages(ctx, kafka.Message{Value: []byte("x")}); err != nil {

@@ -2,9 +2,7 @@ package kafkaio
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -43,31 +41,7 @@ func ReadPartitionFrom(ctx context.Context, brokers []string, topic string, part
 	if err != nil {
 		return err
 	}
-	first = max(first, from)
-	if last <= first {
-		return nil
-	}
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: partition,
-		MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 100 * time.Millisecond, QueueCapacity: 4096})
-	defer r.Close()
-	if err := r.SetOffset(first); err != nil {
-		return err
-	}
-	for {
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return fmt.Errorf("read %s/%d: %w", topic, partition, err)
-		}
-		if err := fn(m); err != nil {
-			return err
-		}
-		if m.Offset+1 >= last {
-			return nil
-		}
-	}
+	return ReadRange(ctx, brokers, topic, partition, max(first, from), last, fn)
 }
 
 // Offsets returns the first and the end (next) offset of a partition.

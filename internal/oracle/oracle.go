@@ -21,6 +21,11 @@ type Config struct {
 	MaxEventBytes     int   // values longer than this are "oversized"
 	MaxFutureMs       int64 // allowed skew of event_time ahead of the message timestamp
 	ReplayRetentionMs int64 // extra lateness granted to replayed dead letters
+	// CoalesceOffsets is N: offsets [k·N, (k+1)·N) form one coalescing
+	// range, and a window changed after its first emission is emitted again
+	// once, when a message of a later range arrives (or at end of input).
+	// 0 means the contract's default, 1000.
+	CoalesceOffsets int64
 }
 
 // DefaultConfig returns the defaults of the contract: 1 min windows, 5 s
@@ -32,6 +37,7 @@ func DefaultConfig() Config {
 		AllowedLatenessMs: 120000,
 		MaxEventBytes:     65536,
 		MaxFutureMs:       600000,
+		CoalesceOffsets:   1000,
 	}
 }
 
@@ -85,6 +91,7 @@ type window struct {
 	duplicates   int64
 	lateAccepted int64
 	revision     int64 // 0 while never emitted
+	changed      bool  // changed since it was last emitted: due at the end of the range
 }
 
 // windowStart is floor(t/size)*size with a true floor, so times before 1970
@@ -124,6 +131,7 @@ func Run(cfg Config, partition int32, msgs []Message) Result {
 	}
 	emit := func(win *window) {
 		win.revision++
+		win.changed = false
 		rec := buildRecord(win, cfg.WindowMs, partition)
 		res.Emissions = append(res.Emissions, rec)
 		res.Final[formatMs(win.start)] = rec
@@ -132,9 +140,42 @@ func Run(cfg Config, partition int32, msgs []Message) Result {
 		res.DeadLetters = append(res.DeadLetters, DeadLetter{Offset: m.Offset, Reason: reason, EventTime: eventTime})
 	}
 
+	anyChanged := false // some window has changed since its last emission
+	rangeLen := cfg.CoalesceOffsets
+	if rangeLen == 0 {
+		rangeLen = 1000
+	}
+	// rangeOf numbers the coalescing range an offset belongs to (a floor, so
+	// negative offsets would work too).
+	rangeOf := func(offset int64) int64 {
+		r := offset / rangeLen
+		if offset%rangeLen != 0 && offset < 0 {
+			r--
+		}
+		return r
+	}
+	// emitChanged emits every window changed since its last emission,
+	// oldest first.
+	emitChanged := func() {
+		if !anyChanged {
+			return // nothing to sort through
+		}
+		anyChanged = false
+		for _, win := range sortedWindows(windows) {
+			if win.changed {
+				emit(win)
+			}
+		}
+	}
+
 	// W as of the last message, recomputed from the counted list after each.
 	w, wKnown := watermark()
-	for _, m := range msgs {
+	var lastRange int64
+	for i, m := range msgs {
+		if r := rangeOf(m.Offset); i == 0 || r != lastRange {
+			emitChanged()
+			lastRange = r
+		}
 		ev, reason, eventTimeMs, timeKnown := classify(m.Value, cfg.MaxEventBytes)
 		knownTime := ""
 		if timeKnown {
@@ -165,7 +206,7 @@ func Run(cfg Config, partition int32, msgs []Message) Result {
 				}
 				win.duplicates++
 				if win.revision > 0 {
-					emit(win)
+					win.changed, anyChanged = true, true
 				}
 				break
 			}
@@ -182,24 +223,30 @@ func Run(cfg Config, partition int32, msgs []Message) Result {
 			win.events = append(win.events, ev)
 			if win.revision > 0 {
 				win.lateAccepted++
-				emit(win)
+				win.changed, anyChanged = true, true
 			}
 		}
 
 		// Fire every window the watermark has passed, oldest first.
 		w, wKnown = watermark()
-		if wKnown {
+		due := func(win *window) bool { return win.revision == 0 && win.start+cfg.WindowMs <= w }
+		anyDue := false // checked first: sorting every window per message is slow
+		for _, win := range windows {
+			anyDue = anyDue || wKnown && due(win)
+		}
+		if anyDue {
 			for _, win := range sortedWindows(windows) {
-				if win.revision == 0 && win.start+cfg.WindowMs <= w {
+				if due(win) {
 					emit(win)
 				}
 			}
 		}
 	}
 
-	// End of input: flush what never fired, oldest first.
+	// End of input: emit what never fired and what changed since its last
+	// emission, oldest first.
 	for _, win := range sortedWindows(windows) {
-		if win.revision == 0 {
+		if win.revision == 0 || win.changed {
 			emit(win)
 		}
 	}

@@ -7,7 +7,9 @@ import (
 )
 
 // TestWorkedTimeline walks one partition through every window rule with the
-// default config (window 1 min, out-of-orderness 5 s, lateness 2 min). Every
+// default config (window 1 min, out-of-orderness 5 s, lateness 2 min), first
+// with coalescing ranges of one offset (every change is emitted before the
+// next message), then with the default ranges of 1000 offsets. Every
 // expected record was computed by hand; the comments carry the reasoning.
 func TestWorkedTimeline(t *testing.T) {
 	at := func(hms string) string { return "2024-05-01T12:" + hms + "Z" }
@@ -24,23 +26,27 @@ func TestWorkedTimeline(t *testing.T) {
 		eventJSON("page_view", uuidN(1), at("00:10")),
 		// 5: W = 12:01:02 ≥ 12:01 → [12:00) emitted, revision 1.
 		eventJSON("page_view", uuidN(5), at("01:07"), "user_id", `"u3"`, "session_id", `"s3"`),
-		// 6: allowed late: W 12:01:02 < 12:01 + 2 min → late_accepted=1, revision 2.
+		// 6: allowed late: W 12:01:02 < 12:01 + 2 min → late_accepted=1,
+		//    revision 2 at the start of the next range (message 7).
 		eventJSON("order_placed", uuidN(6), at("00:30"), "user_id", `"u4"`, "session_id", `"s4"`, "amount_minor", "1999"),
 		// 7: duplicate of 1 (upper-case id) after [12:00) fired: duplicates=2,
-		//    revision 3, late_accepted stays 1.
+		//    revision 3 at message 8, before [12:01) fires; late_accepted stays 1.
 		eventJSON("product_view", strings.ToUpper(uuidN(2)), at("00:41")),
 		// 8: W = 12:03:15 → [12:01) emitted, revision 1.
 		eventJSON("page_view", uuidN(7), at("03:20")),
 		// 9: too late: W 12:03:15 ≥ 12:01 + 2 min → late_event dead letter.
 		eventJSON("page_view", uuidN(8), "2024-05-01T12:00:59.999Z"),
-		// 10: allowed late for [12:01) (limit 12:04): late_accepted=1, revision 2.
+		// 10: allowed late for [12:01) (limit 12:04): late_accepted=1,
+		//     revision 2 at message 11.
 		eventJSON("checkout_started", uuidN(9), at("01:59"), "user_id", `"u2"`, "session_id", `"s2"`),
 		// 11: new window [12:02) already behind W (end 12:03 ≤ 12:03:15) but
 		//     within lateness: created, then fired as revision 1, late_accepted 0.
 		eventJSON("payment_failed", uuidN(10), at("02:30"), "currency", `"USD"`),
 		// end of input: [12:03) flushed as revision 1.
 	}
-	res := Run(DefaultConfig(), 3, msgs(now, values...))
+	cfg := DefaultConfig()
+	cfg.CoalesceOffsets = 1
+	res := Run(cfg, 3, msgs(now, values...))
 
 	w00 := want{start: "2024-05-01T12:00:00.000Z", end: "2024-05-01T12:01:00.000Z", partition: 3}
 	w01 := want{start: "2024-05-01T12:01:00.000Z", end: "2024-05-01T12:02:00.000Z", partition: 3}
@@ -94,6 +100,15 @@ func TestWorkedTimeline(t *testing.T) {
 			t.Errorf("final %s:\n%s", start, diff)
 		}
 	}
+
+	// All twelve messages in one range: first emissions still come when W
+	// passes each window's end; the changes after them (messages 6, 7 and
+	// 10) wait for the end of input, one revision per window: the same
+	// final numbers under revision 2.
+	coalesced := Run(DefaultConfig(), 3, msgs(now, values...))
+	r00c2, r01b2 := r00c, r01b
+	r00c2.revision = 2
+	assertEmissions(t, coalesced.Emissions, []want{r00a, r01a, r02, r00c2, r01b2, r03})
 }
 
 func TestWindowBefore1970(t *testing.T) {

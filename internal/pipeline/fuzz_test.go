@@ -21,13 +21,13 @@ not json`), int64(1_767_225_700_000), uint8(1), uint8(2))
 		if ts > 1<<50 || ts < -(1<<50) {
 			return // outside any Kafka timestamp
 		}
-		cfg := window.Config{SizeMs: 60_000, OutOfOrdernessMs: int64(oooSel%4) * 20_000, AllowedLatenessMs: int64(lateSel%4) * 40_000}
+		cfg := window.Config{SizeMs: 60_000, OutOfOrdernessMs: int64(oooSel%4) * 20_000, AllowedLatenessMs: int64(lateSel%4) * 40_000,
+			CoalesceOffsets: []int64{1, 2, 3, 1000}[oooSel/4%4]}
 		var msgs []oracle.Message
 		for i, line := range bytes.Split(log, []byte("\n")) {
 			msgs = append(msgs, oracle.Message{Offset: int64(i), Value: line, TimestampMs: ts + int64(i)*1000})
 		}
-		want := oracle.Run(oracle.Config{WindowMs: cfg.SizeMs, OutOfOrdernessMs: cfg.OutOfOrdernessMs,
-			AllowedLatenessMs: cfg.AllowedLatenessMs, MaxEventBytes: 400, MaxFutureMs: 600_000}, 3, msgs)
+		want := oracle.Run(oracleConfig(cfg), 3, msgs)
 		got := runEngine(t, cfg, msgs, map[int]bool{len(msgs) / 2: true})
 		if len(got.emissions) != len(want.Emissions) || len(got.dead) != len(want.DeadLetters) {
 			t.Fatalf("engine %d emissions %d dead, oracle %d / %d", len(got.emissions), len(got.dead), len(want.Emissions), len(want.DeadLetters))

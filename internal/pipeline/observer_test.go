@@ -51,7 +51,7 @@ func TestObserverSeesEverything(t *testing.T) {
 	returned := map[Outcome]int{}
 	byRevision := map[EmitKind]int{}
 	var emitted, dead int
-	emit := func(r *aggregate.Record) {
+	emit := func(r *aggregate.View) {
 		emitted++
 		if r.Revision == 1 {
 			byRevision[FirstEmission]++

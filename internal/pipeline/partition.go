@@ -76,13 +76,16 @@ func (p *Partition) Process(m *Message, emit window.Emit, dead func(*deadletter.
 func (p *Partition) process(m *Message, emit window.Emit, dead func(*deadletter.Letter)) Outcome {
 	rej := event.Parse(m.Value, m.RefMs, p.Limits, &p.ev)
 	if rej == nil {
-		switch p.Engine.Apply(&p.ev, window.Source{TimestampMs: m.RefMs, Replay: m.ReplayCount > 0}, emit) {
+		switch p.Engine.Apply(&p.ev, window.Source{Offset: m.Offset, TimestampMs: m.RefMs, Replay: m.ReplayCount > 0}, emit) {
 		case window.Counted:
 			return Counted
 		case window.Duplicate:
 			return Duplicate
 		}
 		rej = p.lateRejection(m.ReplayCount > 0)
+	} else {
+		// Coalescing ranges are counted in offsets, whatever the records hold.
+		p.Engine.Skip(m.Offset, emit)
 	}
 	dead(&deadletter.Letter{
 		Reason: rej.Reason, Error: rej.Detail,
@@ -93,8 +96,9 @@ func (p *Partition) process(m *Message, emit window.Emit, dead func(*deadletter.
 	return Outcome(rej.Reason)
 }
 
-// Flush publishes every window the watermark has not passed yet (end of
-// input or graceful shutdown; see window.Engine.Flush) and reports it.
+// Flush publishes what is not published yet — the changes of the current
+// coalescing range, then the windows the watermark has not passed (end of
+// input or graceful shutdown; see window.Engine.Flush) — and reports it.
 func (p *Partition) Flush(emit window.Emit) {
 	p.emitted = 0
 	p.Engine.Flush(p.wrap(emit))
@@ -116,7 +120,7 @@ func (p *Partition) wrap(emit window.Emit) window.Emit {
 	return p.observed
 }
 
-func (p *Partition) observe(r *aggregate.Record) {
+func (p *Partition) observe(r *aggregate.View) {
 	p.emitted++
 	p.Observer.OnEmit(p.Engine.Partition(), emitKind(r.Revision))
 	p.sink(r)

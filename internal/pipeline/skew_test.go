@@ -40,7 +40,7 @@ func TestSkewedEventDoesNotMakeOnTimeEventsLate(t *testing.T) {
 	outcomes := map[Outcome]int{}
 	for _, m := range msgs {
 		msg := Message{Offset: m.Offset, Value: m.Value, RefMs: m.TimestampMs}
-		outcomes[p.Process(&msg, func(*aggregate.Record) {}, func(*deadletter.Letter) {})]++
+		outcomes[p.Process(&msg, func(*aggregate.View) {}, func(*deadletter.Letter) {})]++
 	}
 	if outcomes[Counted] != 101 || len(outcomes) != 1 {
 		t.Fatalf("outcomes %v, want all 101 counted", outcomes)

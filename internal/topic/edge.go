@@ -21,7 +21,7 @@ type Edge struct {
 func Edges(n Names) []Edge {
 	return []Edge{
 		{Topic: n.Raw, Key: "user_id", Codec: "internal/event (JSON, contract §4)",
-			Writers: "producer, chaos, dlq replay", Readers: "processor"},
+			Writers: "producer, chaos, dlq replay", Readers: "processor, dispatcher (the processor group's lag)"},
 		{Topic: n.DLQ, Key: "original key", Codec: "internal/deadletter (original bytes + dlq.* headers)",
 			Writers: "processor", Readers: "dispatcher, ClickHouse, dlq commands"},
 		{Topic: n.Agg, Key: "`window_start/source_partition`", Codec: "internal/aggregate (JSON, contract §7)",

@@ -1,51 +1,16 @@
 // Package window is the event-time tumbling-window engine of one source
 // partition (contract §5 outcomes 6-8, §6, §7). It is pure: no clocks, no I/O.
-// Its output is a function of the sequence of events it is given, which is
-// what lets the Kafka processor restore it from a snapshot and replay.
+// Its output is a function of the sequence of records it is given, which is
+// what lets the Kafka processor restore it from a snapshot and reprocess.
 package window
 
 import (
-	"errors"
-	"fmt"
+	"math"
 	"slices"
 
 	"github.com/streamlab/streamlab/internal/aggregate"
 	"github.com/streamlab/streamlab/internal/event"
 )
-
-// Config holds the window settings, in milliseconds.
-type Config struct {
-	SizeMs            int64 `json:"size_ms"`
-	OutOfOrdernessMs  int64 `json:"out_of_orderness_ms"`
-	AllowedLatenessMs int64 `json:"allowed_lateness_ms"`
-	// ReplayRetentionMs keeps windows this much longer than the allowed
-	// lateness so that replayed dead letters (contract G4) can still upsert
-	// them. Ordinary events never see it: for them lateness is unchanged.
-	ReplayRetentionMs int64 `json:"replay_retention_ms"`
-}
-
-// DefaultConfig is 1-minute windows, 5 s out-of-orderness, 2 min lateness.
-func DefaultConfig() Config {
-	return Config{SizeMs: 60_000, OutOfOrdernessMs: 5_000, AllowedLatenessMs: 120_000, ReplayRetentionMs: 900_000}
-}
-
-// Validate says what to fix in a bad configuration.
-func (c Config) Validate() error {
-	var errs []error
-	if c.SizeMs <= 0 {
-		errs = append(errs, fmt.Errorf("window size must be positive, got %dms", c.SizeMs))
-	}
-	if c.OutOfOrdernessMs < 0 {
-		errs = append(errs, fmt.Errorf("out-of-orderness must not be negative, got %dms", c.OutOfOrdernessMs))
-	}
-	if c.AllowedLatenessMs < 0 {
-		errs = append(errs, fmt.Errorf("allowed lateness must not be negative, got %dms", c.AllowedLatenessMs))
-	}
-	if c.ReplayRetentionMs < 0 {
-		errs = append(errs, fmt.Errorf("replay retention must not be negative, got %dms", c.ReplayRetentionMs))
-	}
-	return errors.Join(errs...)
-}
 
 // Outcome is what Apply did with an event.
 type Outcome uint8
@@ -71,6 +36,9 @@ func (o Outcome) String() string {
 
 // Source is what the engine needs of the record that carried an event.
 type Source struct {
+	// Offset is the record's offset in its partition. Offsets only grow; gaps
+	// are fine. They decide the coalescing ranges (Config.CoalesceOffsets).
+	Offset int64
 	// TimestampMs is the record timestamp: the Kafka timestamp, or offline
 	// the run's --now. A counted event moves the watermark only as far as
 	// min(event_time, TimestampMs), so one device with a clock running ahead
@@ -81,11 +49,18 @@ type Source struct {
 	Replay bool
 }
 
-// Emit receives each emission. The record is freshly built and owned by the
-// receiver.
-type Emit func(*aggregate.Record)
+// Emit receives each emission. The view is only valid during the call (the
+// engine reuses it): encode it (AppendJSON) or copy it (Record) to keep it.
+type Emit func(*aggregate.View)
 
 // Engine holds one partition's state.
+//
+// Emissions: a window is published with revision 1 as soon as the watermark
+// passes its end (its first emission, at once). After that, every change
+// (an allowed-late event, a duplicate, a replayed dead letter) only marks it
+// changed; all changed windows are published together, oldest first, each
+// with one new revision, when the current coalescing range of offsets ends:
+// at the first record at or past its end, or at Flush.
 type Engine struct {
 	cfg       Config
 	partition int32
@@ -93,21 +68,27 @@ type Engine struct {
 	maxTime   int64 // highest min(event_time, record timestamp) among counted events
 	windows   map[int64]*win
 	pending   []int64 // starts of windows the watermark has not passed yet, ascending
-	retained  []int64 // starts of fired windows still accepting late or replayed events, ascending
+	// retained are the starts of fired windows still held, ascending: they
+	// accept late or replayed events, or hold a change not published yet.
+	retained []int64
+	rangeEnd int64 // first offset of the next coalescing range; MinInt64 before the first record
+	changes  int   // fired windows with a change not published yet
+	scratch  aggregate.View
 }
 
-// New returns an empty engine for one source partition.
+// New returns an empty engine for one source partition. A zero
+// CoalesceOffsets means DefaultCoalesceOffsets.
 func New(cfg Config, partition int32) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Engine{cfg: cfg, partition: partition, windows: make(map[int64]*win)}, nil
+	return &Engine{cfg: cfg.withDefaults(), partition: partition, windows: make(map[int64]*win), rangeEnd: math.MinInt64}, nil
 }
 
 // Partition is the source partition this engine aggregates.
 func (e *Engine) Partition() int32 { return e.partition }
 
-// Config returns the engine's window settings.
+// Config returns the engine's window settings, defaults filled in.
 func (e *Engine) Config() Config { return e.cfg }
 
 // Watermark returns W and false while it is still −∞.
@@ -117,15 +98,6 @@ func (e *Engine) Watermark() (int64, bool) {
 
 // OpenWindows is the number of windows held in memory.
 func (e *Engine) OpenWindows() int { return len(e.windows) }
-
-// WindowStart is floor(t/size)*size, a true floor also before 1970.
-func (c Config) WindowStart(t int64) int64 {
-	q := t / c.SizeMs
-	if t%c.SizeMs != 0 && t < 0 {
-		q--
-	}
-	return q * c.SizeMs
-}
 
 // IsLate reports whether an event at time t is too late for its window now.
 // A replayed dead letter may still reach windows kept for replay.
@@ -138,14 +110,15 @@ func (e *Engine) IsLate(t int64, replay bool) bool {
 	return e.hasMax && e.maxTime-e.cfg.OutOfOrdernessMs >= end+limit
 }
 
-// Apply runs outcomes 6-8 for a validated event and emits every record the
-// event causes, in order: the updated window if the watermark had already
-// passed it (fired), then every window the advanced watermark closes,
-// oldest first. A replayed duplicate changes nothing at all (replaying the
-// same dead letters twice is a no-op).
+// Apply runs outcomes 6-8 for a validated event carried by the record src
+// and emits what the record causes, in order: first, if src starts a new
+// coalescing range, every window changed in the previous one, oldest first;
+// then every window the watermark passes, oldest first. A change to a fired
+// window waits for the end of the range. A replayed duplicate changes
+// nothing at all (replaying the same dead letters twice is a no-op).
 func (e *Engine) Apply(ev *event.Event, src Source, emit Emit) Outcome {
-	replay := src.Replay
-	if e.IsLate(ev.TimeMs, replay) {
+	e.Skip(src.Offset, emit)
+	if e.IsLate(ev.TimeMs, src.Replay) {
 		return Late
 	}
 	start := e.cfg.WindowStart(ev.TimeMs)
@@ -156,76 +129,137 @@ func (e *Engine) Apply(ev *event.Event, src Source, emit Emit) Outcome {
 		e.pending = insertSorted(e.pending, start)
 	}
 	if _, dup := w.ids[ev.ID]; dup {
-		if replay {
+		if src.Replay {
 			return Duplicate
 		}
 		// The record changed (its duplicates counter), so a fired window is
-		// emitted again; see docs/semantics.md.
+		// published again; see docs/semantics.md.
 		w.duplicates++
-		e.changed(w, emit)
+		e.changed(w)
 		return Duplicate
 	}
 	w.add(ev)
 	if w.fired {
 		w.lateAccepted++
 	}
-	e.changed(w, emit)
+	e.changed(w)
 	if t := min(ev.TimeMs, src.TimestampMs); !e.hasMax || t > e.maxTime {
 		e.hasMax, e.maxTime = true, t
 	}
-	e.advance(emit)
+	// Even when W did not move: the event may have created a window W has
+	// already passed, which fires now.
+	e.fire(emit)
 	return Counted
 }
 
-// advance fires windows whose end the watermark has reached and forgets
-// windows that can no longer accept late or replayed events.
-func (e *Engine) advance(emit Emit) {
+// Skip tells the engine about a record at offset that carries no event for
+// it (a dead letter decided before the engine). It still ends the
+// coalescing range when it is past it, so the ranges depend on offsets
+// alone, never on what the records contained.
+func (e *Engine) Skip(offset int64, emit Emit) {
+	if offset < e.rangeEnd {
+		return
+	}
+	e.publishChanges(emit)
+	n := e.cfg.CoalesceOffsets
+	if k := floorDiv(offset, n); k < math.MaxInt64/n-1 {
+		e.rangeEnd = (k + 1) * n
+	} else {
+		e.rangeEnd = math.MaxInt64
+	}
+}
+
+// Flush publishes, oldest first, every window with something unpublished:
+// fired windows changed in the current range, and windows the watermark has
+// not passed yet (end of input or shutdown, contract §6). It returns how
+// many it published. It does not pretend the watermark passed anything: the
+// open windows stay open, so events arriving after a restart are not
+// counted as late, and a second flush without new events publishes nothing.
+// Only the revision records that a flush happened.
+func (e *Engine) Flush(emit Emit) int {
+	n := e.publishChanges(emit)
+	for _, start := range e.pending {
+		if w := e.windows[start]; w.dirty {
+			e.publish(w, emit)
+			n++
+		}
+	}
+	return n
+}
+
+// changed notes that a window's state just changed. An open window waits for
+// the watermark, a fired one for the end of the coalescing range.
+func (e *Engine) changed(w *win) {
+	if w.dirty {
+		return
+	}
+	w.dirty = true
+	if w.fired {
+		e.changes++
+	}
+}
+
+// publishChanges publishes every fired window changed since its last
+// emission, oldest first, then forgets those past the horizon.
+func (e *Engine) publishChanges(emit Emit) int {
+	if e.changes == 0 {
+		return 0
+	}
+	n := 0
+	for _, start := range e.retained {
+		if w := e.windows[start]; w.dirty {
+			e.publish(w, emit)
+			n++
+		}
+	}
+	e.changes = 0
+	e.forget()
+	return n
+}
+
+// fire publishes the windows whose end the watermark has reached (their
+// first emission, or the first since a shutdown flush) and forgets windows
+// that can no longer accept late or replayed events.
+func (e *Engine) fire(emit Emit) {
 	wm := e.maxTime - e.cfg.OutOfOrdernessMs
 	n := 0
 	for n < len(e.pending) && e.pending[n]+e.cfg.SizeMs <= wm {
 		w := e.windows[e.pending[n]]
-		w.fired = true
 		if w.dirty {
 			// Not dirty only when a shutdown flush already published exactly
 			// this state: then there is nothing new to say.
 			e.publish(w, emit)
 		}
+		w.fired = true
 		e.retained = insertSorted(e.retained, w.start)
 		n++
 	}
 	if n > 0 {
 		e.pending = slices.Delete(e.pending, 0, n)
 	}
-	n = 0
-	horizon := e.cfg.SizeMs + e.cfg.AllowedLatenessMs + e.cfg.ReplayRetentionMs
-	for n < len(e.retained) && e.retained[n]+horizon <= wm {
-		delete(e.windows, e.retained[n])
-		n++
-	}
-	if n > 0 {
-		e.retained = slices.Delete(e.retained, 0, n)
-	}
+	e.forget()
 }
 
-// Flush publishes every window the watermark has not passed yet, oldest
-// first, as it stands (end of input or shutdown, contract §6). It does not
-// pretend the watermark passed them: they stay open, so events arriving after
-// a restart are not counted as late, and a second flush without new events
-// publishes nothing. Only the revision records that a flush happened.
-func (e *Engine) Flush(emit Emit) {
-	for _, start := range e.pending {
-		if w := e.windows[start]; w.dirty {
-			e.publish(w, emit)
+// forget drops the fired windows past the horizon (no event can reach them
+// any more), except those holding an unpublished change: the end of the
+// range publishes them first.
+func (e *Engine) forget() {
+	if !e.hasMax {
+		return
+	}
+	wm := e.maxTime - e.cfg.OutOfOrdernessMs
+	horizon := e.cfg.SizeMs + e.cfg.AllowedLatenessMs + e.cfg.ReplayRetentionMs
+	kept := e.retained[:0]
+	i := 0
+	for ; i < len(e.retained) && e.retained[i]+horizon <= wm; i++ {
+		if w := e.windows[e.retained[i]]; w.dirty {
+			kept = append(kept, w.start)
+		} else {
+			delete(e.windows, w.start)
 		}
 	}
-}
-
-// changed handles a window whose state just changed: a fired window is
-// emitted again at once (an upsert); an open one waits for the watermark.
-func (e *Engine) changed(w *win, emit Emit) {
-	w.dirty = true
-	if w.fired {
-		e.publish(w, emit)
+	if len(kept) < i {
+		e.retained = append(kept, e.retained[i:]...)
 	}
 }
 
@@ -233,7 +267,7 @@ func (e *Engine) changed(w *win, emit Emit) {
 func (e *Engine) publish(w *win, emit Emit) {
 	w.revision++
 	w.dirty = false
-	emit(e.record(w))
+	emit(e.view(w))
 }
 
 func insertSorted(s []int64, v int64) []int64 {
@@ -242,59 +276,4 @@ func insertSorted(s []int64, v int64) []int64 {
 		return s
 	}
 	return slices.Insert(s, i, v)
-}
-
-func (e *Engine) record(w *win) *aggregate.Record {
-	r := &aggregate.Record{
-		SchemaVersion:   aggregate.SchemaVersion,
-		WindowStart:     event.FormatMillis(w.start),
-		WindowEnd:       event.FormatMillis(w.start + e.cfg.SizeMs),
-		SourcePartition: e.partition,
-		Revision:        w.revision,
-		Events:          w.events,
-		EventsByType:    make(map[string]int64, 4),
-		Users:           int64(len(w.users)),
-		Sessions:        int64(len(w.sessions)),
-		Orders:          w.byType[event.OrderPlaced],
-		RevenueMinor:    currencyMap(w.revenue),
-		Refunds:         w.byType[event.OrderRefunded],
-		RefundedMinor:   currencyMap(w.refunded),
-		PaymentFailures: w.byType[event.PaymentFailed],
-		Funnel:          make(map[string]int64, 4),
-		ProductViews:    make(map[string]int64, len(w.productViews)),
-		LateAccepted:    w.lateAccepted,
-		Duplicates:      w.duplicates,
-	}
-	for t, n := range w.byType {
-		if n != 0 {
-			r.EventsByType[event.Type(t).String()] = n
-		}
-	}
-	var steps [len(funnelBits)]int64
-	for _, bits := range w.sessions {
-		for i, bit := range funnelBits {
-			if bits&bit != 0 {
-				steps[i]++
-			}
-		}
-	}
-	for i, n := range steps {
-		if n != 0 {
-			r.Funnel[aggregate.FunnelSteps[i]] = n
-		}
-	}
-	for p, n := range w.productViews {
-		r.ProductViews[p] = n
-	}
-	return r
-}
-
-func currencyMap(m map[[3]byte]int64) map[string]int64 {
-	out := make(map[string]int64, len(m))
-	for c, v := range m {
-		if v != 0 {
-			out[string(c[:])] = v
-		}
-	}
-	return out
 }

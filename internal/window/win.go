@@ -1,8 +1,11 @@
 package window
 
 import (
+	"cmp"
 	"math"
+	"slices"
 
+	"github.com/streamlab/streamlab/internal/aggregate"
 	"github.com/streamlab/streamlab/internal/event"
 )
 
@@ -26,31 +29,37 @@ func funnelBit(t event.Type) uint8 {
 // win is one window's state. Its memory is bounded by its distinct keys:
 // users, sessions, event ids, products and currencies.
 type win struct {
-	start        int64
-	fired        bool // the watermark has passed the window's end
-	dirty        bool // changed since it was last published
-	revision     int64
-	events       int64
-	byType       [event.NumTypes]int64
-	users        map[string]struct{}
-	sessions     map[string]uint8 // session -> funnel step bits
-	ids          map[[16]byte]struct{}
-	productViews map[string]int64
-	revenue      map[[3]byte]int64
-	refunded     map[[3]byte]int64
+	start     int64
+	startText string // start and end as records print them, formatted once
+	endText   string
+	fired     bool // the watermark has passed the window's end
+	dirty     bool // changed since it was last published
+	revision  int64
+	events    int64
+	byType    [event.NumTypes]int64
+	users     map[string]struct{}
+	ids       map[[16]byte]struct{}
+	// Counters live in slices indexed through the maps: updating an existing
+	// key is then a lookup, which does not allocate, where m[string(b)] = v
+	// copies the key every time.
+	sessionIdx   map[string]int32 // session -> index in sessionBits
+	sessionBits  []uint8          // funnel step bits per session
+	productIdx   map[string]int32 // product -> index in productN
+	productN     []int64          // product views per product
+	products     []string         // productIdx's keys, ascending
+	revenue      moneys
+	refunded     moneys
 	lateAccepted int64
 	duplicates   int64
 }
 
 func newWin(start int64) *win {
 	return &win{
-		start:        start,
-		users:        make(map[string]struct{}),
-		sessions:     make(map[string]uint8),
-		ids:          make(map[[16]byte]struct{}),
-		productViews: make(map[string]int64),
-		revenue:      make(map[[3]byte]int64),
-		refunded:     make(map[[3]byte]int64),
+		start:      start,
+		users:      make(map[string]struct{}),
+		ids:        make(map[[16]byte]struct{}),
+		sessionIdx: make(map[string]int32),
+		productIdx: make(map[string]int32),
 	}
 }
 
@@ -62,18 +71,73 @@ func (w *win) add(ev *event.Event) {
 	if _, ok := w.users[string(ev.UserID)]; !ok {
 		w.users[string(ev.UserID)] = struct{}{}
 	}
-	bits, ok := w.sessions[string(ev.SessionID)]
-	if nb := bits | funnelBit(ev.Type); !ok || nb != bits {
-		w.sessions[string(ev.SessionID)] = nb
-	}
+	w.addSession(ev.SessionID, funnelBit(ev.Type))
 	switch ev.Type {
 	case event.ProductView:
-		w.productViews[string(ev.ProductID)]++
+		w.addProductViews(ev.ProductID, 1)
 	case event.OrderPlaced:
-		w.revenue[ev.Currency] = addSaturating(w.revenue[ev.Currency], ev.AmountMinor)
+		w.revenue.add(ev.Currency, ev.AmountMinor)
 	case event.OrderRefunded:
-		w.refunded[ev.Currency] = addSaturating(w.refunded[ev.Currency], ev.AmountMinor)
+		w.refunded.add(ev.Currency, ev.AmountMinor)
 	}
+}
+
+// addProductViews counts n views of product p; a new product is copied once
+// and takes its place in the sorted key list.
+func (w *win) addProductViews(p []byte, n int64) {
+	if i, ok := w.productIdx[string(p)]; ok {
+		w.productN[i] += n
+		return
+	}
+	k := string(p)
+	w.productIdx[k] = int32(len(w.productN))
+	w.productN = append(w.productN, n)
+	i, _ := slices.BinarySearch(w.products, k)
+	w.products = slices.Insert(w.products, i, k)
+}
+
+// addSession records session s with the funnel step bits.
+func (w *win) addSession(s []byte, bits uint8) {
+	if i, ok := w.sessionIdx[string(s)]; ok {
+		w.sessionBits[i] |= bits
+		return
+	}
+	w.sessionIdx[string(s)] = int32(len(w.sessionBits))
+	w.sessionBits = append(w.sessionBits, bits)
+}
+
+func (w *win) productViews(p string) int64 { return w.productN[w.productIdx[p]] }
+
+// money is one currency's sum; key is the currency as a record key.
+type money struct {
+	key    string
+	amount int64
+}
+
+// moneys are a window's sums per currency, ascending by currency. A window
+// sees a handful of currencies, so a sorted slice beats a map, and it is
+// already in the order records list them.
+type moneys []money
+
+func (ms *moneys) add(cur [3]byte, amount int64) {
+	for i := range *ms {
+		if m := &(*ms)[i]; m.key == string(cur[:]) {
+			m.amount = addSaturating(m.amount, amount)
+			return
+		}
+	}
+	k := string(cur[:])
+	i, _ := slices.BinarySearchFunc(*ms, k, func(m money, k string) int { return cmp.Compare(m.key, k) })
+	*ms = slices.Insert(*ms, i, money{k, amount})
+}
+
+func (ms moneys) appendTo(cs []aggregate.Count) []aggregate.Count {
+	for _, m := range ms {
+		if m.amount != 0 {
+			cs = append(cs, aggregate.Count{Key: m.key, N: m.amount})
+		}
+	}
+	return cs
 }
 
 // addSaturating adds two non-negative amounts, sticking at the int64

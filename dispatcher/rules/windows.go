@@ -1,0 +1,171 @@
+package rules
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// totals is one window summed over its partitions' latest revisions.
+type totals struct {
+	start, end int64
+	events     int64
+	orders     int64
+	failures   int64
+	revenue    map[string]int64
+}
+
+func (w *window) totals() totals {
+	t := totals{start: w.start, end: w.end, revenue: map[string]int64{}}
+	for _, r := range w.parts {
+		t.events += r.Events
+		t.orders += r.Orders
+		t.failures += r.PaymentFailures
+		for c, v := range r.RevenueMinor {
+			t.revenue[c] += v
+		}
+	}
+	return t
+}
+
+// judged is the newest settled window and the settled windows before it.
+type judged struct {
+	cur        totals
+	hist       []totals
+	start, end time.Time
+}
+
+func (j judged) span() string { return clock(j.start) + " – " + clock(j.end) + " UTC" }
+
+func (j judged) result(rule, dim, title string, firing bool) Result {
+	return Result{Rule: rule, Dimension: dim, Firing: firing, Severity: SeverityOf(rule), Title: title,
+		WindowStart: j.start, WindowEnd: j.end}
+}
+
+// newestSettled returns the window the window rules judge at now.
+func (e *Engine) newestSettled(now time.Time) (judged, bool) {
+	var ws []*window
+	for _, w := range e.windows {
+		settle := e.cfg.settle(time.Duration(w.end-w.start) * time.Millisecond)
+		if !w.firstSeen.Add(settle).After(now) {
+			ws = append(ws, w)
+		}
+	}
+	if len(ws) == 0 {
+		return judged{}, false
+	}
+	sort.Slice(ws, func(i, j int) bool { return ws[i].start < ws[j].start })
+	n := len(ws) - 1
+	j := judged{cur: ws[n].totals(), start: time.UnixMilli(ws[n].start).UTC(), end: time.UnixMilli(ws[n].end).UTC()}
+	for _, w := range ws[max(0, n-e.cfg.BaselineWindows):n] {
+		j.hist = append(j.hist, w.totals())
+	}
+	return j, true
+}
+
+func (e *Engine) windowRules(now time.Time) []Result {
+	j, ok := e.newestSettled(now)
+	if !ok {
+		return nil
+	}
+	out := e.revenueDrop(j)
+	if r, ok := e.revenueZero(j); ok {
+		out = append(out, r)
+	}
+	return append(out, e.paymentFailures(j))
+}
+
+// revenueDrop judges every currency against a robust band around its
+// trailing median; no verdict before RevenueMinHistory windows.
+func (e *Engine) revenueDrop(j judged) []Result {
+	if len(j.hist) < e.cfg.RevenueMinHistory {
+		return nil
+	}
+	currencies := map[string]bool{}
+	for _, t := range append([]totals{j.cur}, j.hist...) {
+		for c := range t.revenue {
+			currencies[c] = true
+		}
+	}
+	names := make([]string, 0, len(currencies))
+	for c := range currencies {
+		names = append(names, c)
+	}
+	sort.Strings(names)
+	out := make([]Result, 0, len(names))
+	xs := make([]float64, len(j.hist))
+	for _, c := range names {
+		for i, h := range j.hist {
+			xs[i] = float64(h.revenue[c])
+		}
+		m, spread := median(xs), mad(xs)
+		thr := min(m-e.cfg.RevenueMADK*1.4826*spread, m*(1-e.cfg.RevenueMinDrop))
+		v := float64(j.cur.revenue[c])
+		r := j.result(RevenueDrop, c, "Revenue drop: "+c, m > 0 && v < thr)
+		r.Value, r.Baseline, r.Threshold = v, m, thr
+		r.ValueText = money(c, v)
+		r.BaselineText = fmt.Sprintf("%s (median of %d windows)", money(c, m), len(j.hist))
+		r.ThresholdText = "below " + money(c, max(thr, 0))
+		r.Summary = fmt.Sprintf("%s revenue %s in the window %s; the median of the %d windows before it is %s (MAD %s); alert below %s.",
+			c, money(c, v), j.span(), len(j.hist), money(c, m), money(c, spread), money(c, max(thr, 0)))
+		out = append(out, r)
+	}
+	return out
+}
+
+// revenueZero: traffic flows but nothing is sold, once the shop has sold in
+// a trailing window (right after start the first sessions have not reached
+// checkout yet, and that is not an outage).
+func (e *Engine) revenueZero(j judged) (Result, bool) {
+	if len(j.hist) < e.cfg.RevenueMinHistory {
+		return Result{}, false
+	}
+	var total int64
+	for _, v := range j.cur.revenue {
+		total += v
+	}
+	sold := false
+	for _, h := range j.hist {
+		for _, v := range h.revenue {
+			sold = sold || v > 0
+		}
+	}
+	r := j.result(RevenueZero, DimensionAll, "Zero revenue while traffic flows",
+		sold && total == 0 && j.cur.events >= e.cfg.ZeroRevenueMinEvents)
+	r.Value, r.Threshold = float64(total), float64(e.cfg.ZeroRevenueMinEvents)
+	if total == 0 {
+		r.ValueText = fmt.Sprintf("no revenue from %d events", j.cur.events)
+	} else {
+		r.ValueText = fmt.Sprintf("revenue from %d events", j.cur.events)
+	}
+	r.ThresholdText = fmt.Sprintf("zero revenue with at least %d events", e.cfg.ZeroRevenueMinEvents)
+	r.Summary = fmt.Sprintf("%d events and %d orders in the window %s, revenue %d (minor units, all currencies); fires at zero revenue with at least %d events after sales in the %d windows before it.",
+		j.cur.events, j.cur.orders, j.span(), total, e.cfg.ZeroRevenueMinEvents, len(j.hist))
+	return r, true
+}
+
+// paymentFailures: the share of orders whose payment failed, with a
+// minimum order count; the trailing median is shown for context.
+func (e *Engine) paymentFailures(j judged) Result {
+	ratio := 0.0
+	if j.cur.orders > 0 {
+		ratio = float64(j.cur.failures) / float64(j.cur.orders)
+	}
+	var ratios []float64
+	for _, h := range j.hist {
+		if h.orders > 0 {
+			ratios = append(ratios, float64(h.failures)/float64(h.orders))
+		}
+	}
+	r := j.result(PaymentFailures, DimensionAll, "Payment failure ratio",
+		j.cur.orders >= e.cfg.PaymentMinOrders && ratio > e.cfg.PaymentFailureRatio)
+	r.Value, r.Baseline, r.Threshold = ratio, median(ratios), e.cfg.PaymentFailureRatio
+	r.ValueText = fmt.Sprintf("%s of orders (%d of %d)", pct(ratio), j.cur.failures, j.cur.orders)
+	if len(ratios) > 0 {
+		r.BaselineText = fmt.Sprintf("%s of orders (median of %d windows)", pct(r.Baseline), len(ratios))
+	}
+	r.ThresholdText = fmt.Sprintf("above %s with at least %d orders", pct(e.cfg.PaymentFailureRatio), e.cfg.PaymentMinOrders)
+	r.Summary = fmt.Sprintf("%d payment failures in %d orders (%s) in the window %s; alert above %s with at least %d orders.",
+		j.cur.failures, j.cur.orders, pct(ratio), j.span(), pct(e.cfg.PaymentFailureRatio), e.cfg.PaymentMinOrders)
+	return r
+}
