@@ -30,6 +30,7 @@ type topology struct {
 	rawPartitions int
 	rawMaxBytes   int // the raw topic's max.message.bytes
 	dlqMaxBytes   int // the DLQ topic's max.message.bytes
+	stateMaxBytes int // the state topic's max.message.bytes: the largest checkpoint
 }
 
 // checkTopics waits for the broker (transient errors, up to the connect
@@ -67,11 +68,12 @@ func (p *Processor) checkTopics(ctx context.Context) (topology, error) {
 			return topology{}, retry.Permanent(fmt.Errorf("the topic named by Topics.State, %q, has %d partitions but the raw topic %q has %d: partition p's checkpoint lives in state partition p, so it needs at least %d (create it again with 'streamlab topics create')",
 				cfg.Topics.State, state, cfg.Topics.Raw, raw, raw))
 		}
-		limits, err := maxMessageBytes(ctx, cfg.Brokers, cfg.Topics.Raw, cfg.Topics.DLQ)
+		limits, err := maxMessageBytes(ctx, cfg.Brokers, cfg.Topics.Raw, cfg.Topics.DLQ, cfg.Topics.State)
 		if err != nil {
 			return topology{}, err
 		}
-		t := topology{rawPartitions: raw, rawMaxBytes: limits[cfg.Topics.Raw], dlqMaxBytes: limits[cfg.Topics.DLQ]}
+		t := topology{rawPartitions: raw, rawMaxBytes: limits[cfg.Topics.Raw], dlqMaxBytes: limits[cfg.Topics.DLQ],
+			stateMaxBytes: limits[cfg.Topics.State]}
 		if t.dlqRecordLimit() < dlqHeadroom {
 			return topology{}, retry.Permanent(fmt.Errorf("the topic named by Topics.DLQ, %q, accepts records up to %d bytes (max.message.bytes): too small for a dead letter's context; give it at least %d, better the raw topic's %d plus %d",
 				cfg.Topics.DLQ, t.dlqMaxBytes, 2*dlqHeadroom, t.rawMaxBytes, 2*dlqHeadroom))

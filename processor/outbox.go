@@ -8,7 +8,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/streamlab/streamlab/internal/checkpoint"
 	"github.com/streamlab/streamlab/internal/kafkaio"
 	"github.com/streamlab/streamlab/internal/retry"
 )
@@ -21,7 +20,7 @@ type batch struct {
 	arena    []byte // backing store of agg keys and values
 	// cp, if set, is saved after agg and dlq are acknowledged, and so
 	// covers them (and every earlier batch).
-	cp      *checkpoint.Checkpoint
+	cp      *Checkpoint
 	cpBuilt time.Duration // time the worker spent building cp
 	// cpFirst saves cp before writing agg, which then equals cp.Pending:
 	// the batch of a shutdown flush, whose revisions must never reach the

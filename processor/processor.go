@@ -99,6 +99,9 @@ func (p *Processor) Run(parent context.Context) error {
 		return err
 	}
 	p.topo = topo
+	if p.state != nil {
+		p.state.maxBytes = topo.stateMaxBytes
+	}
 	p.dlqLimit = topo.dlqRecordLimit()
 	p.dlq.BatchBytes = int64(p.dlqLimit)
 	if w := topo.dlqWarning(cfg.Topics.Raw, cfg.Topics.DLQ); w != "" {
@@ -195,11 +198,7 @@ func (p *Processor) Run(parent context.Context) error {
 }
 
 func (p *Processor) close() {
-	closers := []interface{ Close() error }{p.agg, p.dlq}
-	if p.state != nil {
-		closers = append(closers, p.state) // a store handed in belongs to the caller
-	}
-	for _, c := range closers {
+	for _, c := range []interface{ Close() error }{p.agg, p.dlq} {
 		if err := c.Close(); err != nil {
 			p.log.Debug("close writer", "err", err)
 		}

@@ -21,42 +21,67 @@ import (
 	"github.com/streamlab/streamlab/processor"
 )
 
-// memStore keeps checkpoints in memory and can be made to crash: after
-// its budget of saves every Save fails, as if the replica died between
-// writing outputs and saving the checkpoint that covers them.
+// memStore keeps each partition's state in memory and can be made to
+// crash: after its budget of saves every Save fails, as if the replica died
+// between writing outputs and saving the checkpoint that covers them.
 type memStore struct {
 	mu     sync.Mutex
-	cps    map[int32]*checkpoint.Checkpoint
+	parts  map[int32]*memState
 	budget int // saves left before the crash; < 0 means no crash
-	saves  int
+}
+
+type memState struct {
+	next    int64
+	engine  []byte
+	windows map[int64][]byte
+	pending []checkpoint.Record
 }
 
 var errCrash = errors.New("simulated crash before the checkpoint")
 
-func (s *memStore) Load(_ context.Context, p int32) (*checkpoint.Checkpoint, error) {
+func newMemStore() *memStore { return &memStore{parts: map[int32]*memState{}, budget: -1} }
+
+func (s *memStore) Load(_ context.Context, p, _ int32) (*processor.State, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cps[p], nil
+	m := s.parts[p]
+	if m == nil {
+		return nil, nil
+	}
+	st := &processor.State{NextOffset: m.next, Engine: m.engine, Pending: m.pending}
+	for _, w := range m.windows {
+		st.Windows = append(st.Windows, w)
+	}
+	return st, nil
 }
 
-func (s *memStore) Save(_ context.Context, cp *checkpoint.Checkpoint) (int, error) {
+func (s *memStore) Save(_ context.Context, cp *processor.Checkpoint) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.budget == 0 {
 		return 0, errCrash
 	}
 	s.budget--
-	s.saves++
-	b, err := checkpoint.Encode(cp)
-	if err != nil {
-		return 0, err
+	old := s.parts[cp.Partition]
+	m := &memState{next: cp.NextOffset, engine: bytes.Clone(cp.Engine), windows: map[int64][]byte{}}
+	n := len(cp.Engine)
+	for _, w := range cp.Changed {
+		m.windows[w.Start] = bytes.Clone(w.State)
+		n += len(w.State)
 	}
-	c, err := checkpoint.Decode(b) // what a restore reads: the encoded form
-	if err != nil {
-		return 0, err
+	for _, start := range cp.Live {
+		if _, ok := m.windows[start]; !ok {
+			if old == nil || old.windows[start] == nil {
+				return 0, fmt.Errorf("window %d is live but was never saved", start)
+			}
+			m.windows[start] = old.windows[start]
+		}
 	}
-	s.cps[cp.Partition] = c
-	return len(b), nil
+	for _, r := range cp.Pending {
+		m.pending = append(m.pending, checkpoint.Record{Key: bytes.Clone(r.Key), Value: bytes.Clone(r.Value)})
+	}
+	s.parts[cp.Partition] = m
+	return n, nil
 }
 
 func (s *memStore) crashAfter(n int) {
@@ -102,7 +127,7 @@ func TestReprocessingReemitsTheSameBytes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 6))
 	const partitions, runs, burst = 2, 7, 1000
 	brokers, topics := startCluster(t, partitions)
-	store := &memStore{cps: map[int32]*checkpoint.Checkpoint{}}
+	store := newMemStore()
 	m := processor.NewMetrics(prometheus.NewRegistry())
 	crashes := 0
 	for run := 0; run < runs; run++ {
@@ -190,7 +215,7 @@ func TestReprocessingReemitsTheSameBytes(t *testing.T) {
 func TestShutdownFlushIsCheckpointedBeforeItsRecords(t *testing.T) {
 	const partitions = 1
 	brokers, topics := startCluster(t, partitions)
-	store := &memStore{cps: map[int32]*checkpoint.Checkpoint{}, budget: -1}
+	store := newMemStore()
 	m := processor.NewMetrics(prometheus.NewRegistry())
 	run := func(flush bool, until func() bool) {
 		cfg := processor.DefaultConfig()
@@ -205,7 +230,7 @@ func TestShutdownFlushIsCheckpointedBeforeItsRecords(t *testing.T) {
 	caught := func() bool { return caughtUpGroup(brokers, topics, "g", partitions) }
 	produceFrom(t, brokers, topics.Raw, 71, 0, 1500)
 	run(true, caught)
-	pending := store.cps[0].Pending
+	pending := store.parts[0].pending
 	if len(pending) == 0 {
 		t.Fatal("the checkpoint after a shutdown flush carries no flushed record")
 	}
@@ -233,12 +258,12 @@ func TestShutdownFlushIsCheckpointedBeforeItsRecords(t *testing.T) {
 			t.Fatalf("the restore did not write the flushed record %s again", r.Value)
 		}
 	}
-	if store.cps[0].Pending != nil {
+	if store.parts[0].pending != nil {
 		// The restore wrote nothing new: the checkpoint it leaves (if any)
 		// may still carry them; once input moves on, it does not.
 		produceFrom(t, brokers, topics.Raw, 71, 1500, 500)
 		run(false, caught)
-		if len(store.cps[0].Pending) != 0 {
+		if len(store.parts[0].pending) != 0 {
 			t.Fatal("a checkpoint after new input still carries flushed records")
 		}
 	}

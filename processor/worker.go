@@ -34,7 +34,8 @@ type worker struct {
 	next    int64 // next input offset to process; < 0 until known
 	sinceCP int   // messages processed since the last checkpoint
 	lastCP  time.Time
-	flushed bool // a shutdown flush changed the state since the last checkpoint
+	flushed bool                     // a shutdown flush changed the state since the last checkpoint
+	saved   map[int64]window.Version // the windows as the last checkpoint wrote them
 
 	out     *outbox
 	cur     *batch         // the batch being filled
@@ -186,31 +187,35 @@ func (w *worker) committed() int64 {
 
 func (w *worker) restore(ctx context.Context) error {
 	cfg := w.p.cfg
-	what := "load checkpoint from " + cfg.Topics.State
-	cp, err := retry.Do(ctx, w.runPolicy(), w.log, what, kafkaio.Transient, func(ctx context.Context) (*checkpoint.Checkpoint, error) {
-		return w.p.store.Load(ctx, w.partition)
+	what := "load the state from " + cfg.Topics.State
+	start := time.Now()
+	st, err := retry.Do(ctx, w.runPolicy(), w.log, what, kafkaio.Transient, func(ctx context.Context) (*State, error) {
+		return w.p.store.Load(ctx, w.partition, int32(w.gen.ID))
 	})
 	if err != nil {
 		return err
 	}
 	var eng *window.Engine
-	if cp == nil {
+	if st == nil {
 		eng, err = window.New(cfg.Window, w.partition)
 		w.next = -1
 		cfg.Metrics.Restores.WithLabelValues("empty").Inc()
 	} else {
-		eng, err = window.Restore(cfg.Window, w.partition, cp.Engine)
-		w.next = cp.NextOffset
+		eng, err = window.RestoreParts(cfg.Window, w.partition, st.Engine, st.Windows...)
+		w.next = st.NextOffset
 		cfg.Metrics.Restores.WithLabelValues("checkpoint").Inc()
 	}
 	if err != nil {
 		return err
 	}
-	if cp != nil && len(cp.Pending) > 0 {
-		if err := w.writePending(ctx, cp.Pending); err != nil {
+	if st != nil && len(st.Pending) > 0 {
+		if err := w.writePending(ctx, st.Pending); err != nil {
 			return err
 		}
 	}
+	// Nothing is known to be saved under this owner: the first checkpoint
+	// writes every window (see Store.Load).
+	w.saved = map[int64]window.Version{}
 	w.part = &pipeline.Partition{Engine: eng, Limits: cfg.Limits, Now: cfg.Now, Observer: newObserver(cfg.Metrics, cfg.Observer)}
 	w.lastCP = time.Now()
 	wm, hasWM := eng.Watermark()
@@ -218,7 +223,8 @@ func (w *worker) restore(ctx context.Context) error {
 		s.next, s.watermark, s.hasWM, s.open, s.lastCP = w.next, wm, hasWM, eng.OpenWindows(), w.lastCP
 		s.committed = w.next
 	})
-	w.log.Info("partition restored", "next_offset", w.next, "from_checkpoint", cp != nil, "open_windows", eng.OpenWindows())
+	w.log.Info("partition restored", "next_offset", w.next, "from_checkpoint", st != nil, "open_windows", eng.OpenWindows(),
+		"took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -440,14 +446,24 @@ func (w *worker) checkpoint(pending bool) error {
 	if w.next < 0 {
 		return w.hand() // nothing processed yet: no state to save
 	}
-	cfg := w.p.cfg
 	start := time.Now()
-	snap, err := w.part.Engine.Snapshot()
-	if err != nil {
-		return err
-	}
-	cp := &checkpoint.Checkpoint{Version: checkpoint.Version, Group: cfg.Group, Topic: cfg.Topics.Raw, Partition: w.partition,
-		NextOffset: w.next, WrittenAt: cfg.Now().UTC(), Engine: snap}
+	eng := w.part.Engine
+	cp := &Checkpoint{Partition: w.partition, NextOffset: w.next, WrittenAt: w.p.cfg.Now().UTC(), Engine: eng.AppendMeta(nil)}
+	// Only the windows whose state changed since the last checkpoint are
+	// encoded and written: the cost follows what changed, not what is held.
+	saved := make(map[int64]window.Version, len(w.saved))
+	var states []byte
+	eng.Versions(func(start int64, v window.Version) {
+		saved[start] = v
+		cp.Live = append(cp.Live, start)
+		if old, ok := w.saved[start]; ok && old == v {
+			return
+		}
+		from := len(states)
+		states, _ = eng.AppendWindow(states, start)
+		cp.Changed = append(cp.Changed, WindowState{Start: start, State: states[from:len(states):len(states)]})
+	})
+	w.saved = saved
 	if pending {
 		for _, m := range w.cur.agg {
 			cp.Pending = append(cp.Pending, checkpoint.Record{Key: m.Key, Value: m.Value})
