@@ -131,20 +131,30 @@ func readResult(t *testing.T, brokers []string, topics topic.Names) result {
 	return r
 }
 
+// runOracle runs the oracle over raw partition p as the broker stored it,
+// the records keep accepts (nil: all); it returns the result and how many
+// records it read.
+func runOracle(t *testing.T, brokers []string, raw string, p int, cfg oracle.Config, keep func(kafka.Message) bool) (oracle.Result, int) {
+	t.Helper()
+	var msgs []oracle.Message
+	if err := kafkaio.ReadPartitionToEnd(context.Background(), brokers, raw, p, func(m kafka.Message) error {
+		if keep == nil || keep(m) {
+			msgs = append(msgs, oracle.Message{Offset: m.Offset, Value: m.Value, TimestampMs: m.Time.UnixMilli()})
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return oracle.Run(cfg, int32(p), msgs), len(msgs)
+}
+
 func expected(t *testing.T, brokers []string, topics topic.Names, partitions int) (result, int64) {
 	t.Helper()
 	exp := result{final: map[string][]byte{}, dlq: map[string]string{}}
 	var total int64
 	for p := 0; p < partitions; p++ {
-		var msgs []oracle.Message
-		if err := kafkaio.ReadPartitionToEnd(context.Background(), brokers, topics.Raw, p, func(m kafka.Message) error {
-			msgs = append(msgs, oracle.Message{Offset: m.Offset, Value: m.Value, TimestampMs: m.Time.UnixMilli()})
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		total += int64(len(msgs))
-		res := oracle.Run(oracle.DefaultConfig(), int32(p), msgs)
+		res, n := runOracle(t, brokers, topics.Raw, p, oracle.DefaultConfig(), nil)
+		total += int64(n)
 		for ws, b := range res.Final {
 			exp.final[fmt.Sprintf("%s/%d", ws, p)] = b
 		}

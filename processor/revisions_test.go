@@ -176,14 +176,8 @@ func TestReprocessingReemitsTheSameBytes(t *testing.T) {
 	got, records := emissions(t, brokers, topics)
 	want := map[string][]byte{}
 	for p := 0; p < partitions; p++ {
-		var msgs []oracle.Message
-		if err := kafkaio.ReadPartitionToEnd(context.Background(), brokers, topics.Raw, p, func(m kafka.Message) error {
-			msgs = append(msgs, oracle.Message{Offset: m.Offset, Value: m.Value, TimestampMs: m.Time.UnixMilli()})
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		for _, b := range oracle.Run(oracle.DefaultConfig(), int32(p), msgs).Emissions {
+		res, _ := runOracle(t, brokers, topics.Raw, p, oracle.DefaultConfig(), nil)
+		for _, b := range res.Emissions {
 			r, err := aggregate.Unmarshal(b)
 			if err != nil {
 				t.Fatal(err)

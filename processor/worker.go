@@ -367,7 +367,7 @@ func (w *worker) dead(l *deadletter.Letter) {
 		w.p.cfg.Metrics.Truncated.Inc()
 	}
 	w.cur.dlq = append(w.cur.dlq, l.Message())
-	if w.src != nil && hasNil(w.src) {
+	if w.src != nil && kafkaio.MayBeEmpty(w.src) {
 		w.inexact = append(w.inexact, inexact{dlq: len(w.cur.dlq) - 1, src: *w.src, letter: l})
 	}
 }
@@ -381,17 +381,6 @@ type inexact struct {
 	letter *deadletter.Letter
 }
 
-func hasNil(m *kafka.Message) bool {
-	if m.Key == nil || m.Value == nil {
-		return true
-	}
-	for _, h := range m.Headers {
-		if h.Value == nil {
-			return true
-		}
-	}
-	return false
-}
 
 // restoreEmpty re-reads the raw records of this batch's inexact dead
 // letters (kafkaio.RestoreEmpty) so that an empty key, value or header

@@ -26,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/streamlab/streamlab/internal/varbin"
 )
 
 // Key is the prefix of every state record of one raw partition of one
@@ -187,7 +189,7 @@ func EncodeCheckpoint(dst []byte, c *Checkpoint) []byte {
 	dst = binary.AppendUvarint(dst, c.Seq)
 	dst = binary.AppendVarint(dst, c.NextOffset)
 	dst = binary.AppendVarint(dst, c.WrittenAt.UnixMilli())
-	dst = appendBytes(dst, c.Engine)
+	dst = varbin.AppendBytes(dst, c.Engine)
 	dst = binary.AppendUvarint(dst, uint64(len(c.Windows)))
 	for _, w := range c.Windows {
 		dst = binary.AppendVarint(dst, w.Start)
@@ -195,42 +197,42 @@ func EncodeCheckpoint(dst []byte, c *Checkpoint) []byte {
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(c.Pending)))
 	for _, r := range c.Pending {
-		dst = appendBytes(dst, r.Key)
-		dst = appendBytes(dst, r.Value)
+		dst = varbin.AppendBytes(dst, r.Key)
+		dst = varbin.AppendBytes(dst, r.Value)
 	}
 	return dst
 }
 
 // DecodeCheckpoint reads a checkpoint record's value.
 func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
-	d := decoder{b: b}
-	if m := d.byte(); d.err == nil && m != magicCheckpoint {
+	d := varbin.NewReader(b)
+	if m := d.Byte(); d.Err() == nil && m != magicCheckpoint {
 		return nil, errors.New("decode checkpoint: not a checkpoint record of this version (it may have been written by an older streamlab)")
 	}
 	c := &Checkpoint{}
-	c.Incarnation.Epoch = d.uvarint()
-	gen := d.varint()
+	c.Incarnation.Epoch = d.Uvarint()
+	gen := d.Varint()
 	if gen < math.MinInt32 || gen > math.MaxInt32 {
-		d.fail(errors.New("generation out of range"))
+		d.Fail(errors.New("generation out of range"))
 	}
 	c.Incarnation.Generation = int32(gen)
-	c.Seq = d.uvarint()
-	c.NextOffset = d.varint()
-	c.WrittenAt = time.UnixMilli(d.varint()).UTC()
-	c.Engine = d.bytes()
-	n := d.length(2)
+	c.Seq = d.Uvarint()
+	c.NextOffset = d.Varint()
+	c.WrittenAt = time.UnixMilli(d.Varint()).UTC()
+	c.Engine = d.LenBytes()
+	n := d.Length(2)
 	c.Windows = make([]WindowRef, n)
 	for i := range c.Windows {
-		c.Windows[i] = WindowRef{Start: d.varint(), Seq: d.uvarint()}
+		c.Windows[i] = WindowRef{Start: d.Varint(), Seq: d.Uvarint()}
 	}
-	n = d.length(2)
+	n = d.Length(2)
 	if n > 0 {
 		c.Pending = make([]Record, n)
 		for i := range c.Pending {
-			c.Pending[i] = Record{Key: d.bytes(), Value: d.bytes()}
+			c.Pending[i] = Record{Key: d.LenBytes(), Value: d.LenBytes()}
 		}
 	}
-	if err := d.done(); err != nil {
+	if err := d.Done(); err != nil {
 		return nil, fmt.Errorf("decode checkpoint: %w", err)
 	}
 	return c, nil
@@ -246,90 +248,13 @@ func EncodeWindow(dst []byte, seq uint64, state []byte) []byte {
 
 // DecodeWindow reads a window record's value. state aliases b.
 func DecodeWindow(b []byte) (seq uint64, state []byte, err error) {
-	d := decoder{b: b}
-	if m := d.byte(); d.err == nil && m != magicWindow {
+	d := varbin.NewReader(b)
+	if m := d.Byte(); d.Err() == nil && m != magicWindow {
 		return 0, nil, errors.New("decode window: not a window record of this version")
 	}
-	seq = d.uvarint()
-	if d.err != nil {
-		return 0, nil, fmt.Errorf("decode window: %w", d.err)
+	seq = d.Uvarint()
+	if d.Err() != nil {
+		return 0, nil, fmt.Errorf("decode window: %w", d.Err())
 	}
-	return seq, d.b, nil
-}
-
-func appendBytes(dst, b []byte) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(b)))
-	return append(dst, b...)
-}
-
-// decoder reads varints and byte strings; the first error sticks.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-var errShort = errors.New("truncated")
-
-func (d *decoder) fail(err error) {
-	if d.err == nil {
-		d.err = err
-	}
-	d.b = nil
-}
-
-func (d *decoder) byte() byte {
-	if len(d.b) == 0 {
-		d.fail(errShort)
-		return 0
-	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail(errShort)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail(errShort)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-// length reads a count of items of at least min bytes each.
-func (d *decoder) length(min int) int {
-	v := d.uvarint()
-	if d.err == nil && v > uint64(len(d.b)/min) {
-		d.fail(fmt.Errorf("length %d beyond the %d bytes left", v, len(d.b)))
-		return 0
-	}
-	return int(v)
-}
-
-func (d *decoder) bytes() []byte {
-	n := d.length(1)
-	if d.err != nil {
-		return nil
-	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) done() error {
-	if d.err == nil && len(d.b) > 0 {
-		d.err = fmt.Errorf("%d bytes left over", len(d.b))
-	}
-	return d.err
+	return seq, d.Rest(), nil
 }

@@ -29,7 +29,7 @@ func RestoreEmpty(ctx context.Context, brokers []string, msgs []kafka.Message) e
 	}
 	suspects := map[tp][]int{}
 	for i := range msgs {
-		if mayBeEmpty(&msgs[i]) {
+		if MayBeEmpty(&msgs[i]) {
 			k := tp{msgs[i].Topic, msgs[i].Partition}
 			suspects[k] = append(suspects[k], i)
 		}
@@ -47,7 +47,10 @@ func RestoreEmpty(ctx context.Context, brokers []string, msgs []kafka.Message) e
 	return nil
 }
 
-func mayBeEmpty(m *kafka.Message) bool {
+// MayBeEmpty reports whether a message read with a kafka-go Reader may
+// differ from its record: it has a nil key, value or header value, which
+// was a null or an empty byte string (RestoreEmpty tells them apart).
+func MayBeEmpty(m *kafka.Message) bool {
 	if m.Key == nil || m.Value == nil {
 		return true
 	}

@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
+
+	"github.com/streamlab/streamlab/internal/event"
+	"github.com/streamlab/streamlab/internal/varbin"
 )
 
 // The engine's state is encoded in two kinds of parts, so that a checkpoint
@@ -68,25 +70,25 @@ func (e *Engine) AppendMeta(dst []byte) []byte {
 	for _, v := range []int64{c.SizeMs, c.OutOfOrdernessMs, c.AllowedLatenessMs, c.ReplayRetentionMs, c.CoalesceOffsets} {
 		dst = binary.AppendVarint(dst, v)
 	}
-	dst = appendBool(dst, e.hasMax)
+	dst = varbin.AppendBool(dst, e.hasMax)
 	dst = binary.AppendVarint(dst, e.maxTime)
 	return binary.AppendVarint(dst, e.rangeEnd)
 }
 
 // ReadMeta decodes AppendMeta's bytes.
 func ReadMeta(b []byte) (Meta, error) {
-	d := decoder{b: b}
+	d := varbin.NewReader(b)
 	var m Meta
-	if v := d.byte(); d.err == nil && v != stateVersion {
+	if v := d.Byte(); d.Err() == nil && v != stateVersion {
 		return m, fmt.Errorf("%w: the state was written by another version of the engine (v%d, this one reads v%d)", ErrConfigMismatch, v, stateVersion)
 	}
-	m.Partition = int32(d.varint())
-	m.Config = Config{SizeMs: d.varint(), OutOfOrdernessMs: d.varint(), AllowedLatenessMs: d.varint(),
-		ReplayRetentionMs: d.varint(), CoalesceOffsets: d.varint()}
-	m.HasMax = d.bool()
-	m.MaxTime = d.varint()
-	m.RangeEnd = d.varint()
-	if err := d.done(); err != nil {
+	m.Partition = int32(d.Varint())
+	m.Config = Config{SizeMs: d.Varint(), OutOfOrdernessMs: d.Varint(), AllowedLatenessMs: d.Varint(),
+		ReplayRetentionMs: d.Varint(), CoalesceOffsets: d.Varint()}
+	m.HasMax = d.Bool()
+	m.MaxTime = d.Varint()
+	m.RangeEnd = d.Varint()
+	if err := d.Done(); err != nil {
 		return m, fmt.Errorf("engine state: %w", err)
 	}
 	return m, nil
@@ -171,38 +173,18 @@ func appendKey(dst []byte, prev, k string) ([]byte, string) {
 	return append(dst, k[n:]...), k
 }
 
-// uuidBytes parses the canonical lowercase form
-// xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx; anything else (upper case,
-// braces) stays text, so that decoding gives back the very same string.
+// uuidBytes is a key's 16 bytes if it is a UUID in the canonical lowercase
+// form (the only one appendUUIDText gives back: upper case stays text, so
+// that decoding returns the very same string).
 func uuidBytes(s string) (id [16]byte, ok bool) {
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+	if len(s) != 36 {
 		return id, false
 	}
-	j := 0
-	for i := 0; i < 36; {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			i++
-			continue
-		}
-		hi, ok1 := lowerHex(s[i])
-		lo, ok2 := lowerHex(s[i+1])
-		if !ok1 || !ok2 {
-			return id, false
-		}
-		id[j] = hi<<4 | lo
-		i, j = i+2, j+1
+	if id, ok = event.ParseUUID([]byte(s)); !ok {
+		return id, false
 	}
-	return id, true
-}
-
-func lowerHex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
+	var canonical [36]byte
+	return id, string(appendUUIDText(canonical[:0], id[:])) == s
 }
 
 const hexDigits = "0123456789abcdef"
@@ -219,44 +201,44 @@ func appendUUIDText(dst, id []byte) []byte {
 
 // readWindow decodes appendTo's bytes.
 func readWindow(b []byte) (*win, error) {
-	d := decoder{b: b}
-	w := newWin(d.varint())
-	flags := d.byte()
+	d := varbin.NewReader(b)
+	w := newWin(d.Varint())
+	flags := d.Byte()
 	w.fired, w.dirty = flags&1 != 0, flags&2 != 0
-	w.revision, w.events, w.lateAccepted, w.duplicates = d.count(), d.count(), d.count(), d.count()
+	w.revision, w.events, w.lateAccepted, w.duplicates = d.Count(), d.Count(), d.Count(), d.Count()
 	for i := range w.byType {
-		w.byType[i] = d.count()
+		w.byType[i] = d.Count()
 	}
-	n := d.length(16)
+	n := d.Length(16)
 	for range n {
-		w.ids[[16]byte(d.bytes(16))] = struct{}{}
+		w.ids[[16]byte(d.Bytes(16))] = struct{}{}
 	}
 	var keys keyReader
-	n = d.length(2)
+	n = d.Length(2)
 	for range n {
-		w.users[string(keys.next(&d))] = struct{}{}
+		w.users[string(keys.next(d))] = struct{}{}
 	}
 	keys.reset()
-	n = d.length(3)
+	n = d.Length(3)
 	for range n {
-		w.addSession(keys.next(&d), d.byte())
+		w.addSession(keys.next(d), d.Byte())
 	}
 	keys.reset()
-	n = d.length(3)
+	n = d.Length(3)
 	for range n {
-		w.addProductViews(keys.next(&d), d.count())
+		w.addProductViews(keys.next(d), d.Count())
 	}
 	for _, ms := range []*moneys{&w.revenue, &w.refunded} {
-		n = d.length(4)
+		n = d.Length(4)
 		for range n {
-			cur := d.bytes(3)
-			amount := d.varint()
-			if d.err == nil {
+			cur := d.Bytes(3)
+			amount := d.Varint()
+			if d.Err() == nil {
 				ms.add([3]byte(cur), amount)
 			}
 		}
 	}
-	if err := d.done(); err != nil {
+	if err := d.Done(); err != nil {
 		return nil, fmt.Errorf("window state: %w", err)
 	}
 	if int64(len(w.ids)) > w.events {
@@ -348,112 +330,17 @@ func (e *Engine) Snapshot() ([]byte, error) {
 
 // Restore rebuilds an engine from Snapshot's bytes (see RestoreParts).
 func Restore(cfg Config, partition int32, b []byte) (*Engine, error) {
-	d := decoder{b: b}
-	meta := d.bytes(d.length(1))
-	n := d.length(1)
+	d := varbin.NewReader(b)
+	meta := d.Bytes(d.Length(1))
+	n := d.Length(1)
 	windows := make([][]byte, 0, n)
 	for range n {
-		windows = append(windows, d.bytes(d.length(1)))
+		windows = append(windows, d.Bytes(d.Length(1)))
 	}
-	if err := d.done(); err != nil {
+	if err := d.Done(); err != nil {
 		return nil, fmt.Errorf("restore partition %d: snapshot: %w", partition, err)
 	}
 	return RestoreParts(cfg, partition, meta, windows...)
-}
-
-func appendBool(dst []byte, v bool) []byte {
-	if v {
-		return append(dst, 1)
-	}
-	return append(dst, 0)
-}
-
-// decoder reads the encoding above; the first error sticks and every later
-// read returns zero values.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-var errShort = errors.New("truncated")
-
-func (d *decoder) fail(err error) {
-	if d.err == nil {
-		d.err = err
-	}
-	d.b = nil
-}
-
-func (d *decoder) byte() byte {
-	if len(d.b) < 1 {
-		d.fail(errShort)
-		return 0
-	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	return v
-}
-
-func (d *decoder) bool() bool {
-	switch d.byte() {
-	case 0:
-		return false
-	case 1:
-		return true
-	}
-	d.fail(errors.New("bad boolean"))
-	return false
-}
-
-func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail(errShort)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail(errShort)
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-// count reads a non-negative int64.
-func (d *decoder) count() int64 {
-	v := d.uvarint()
-	if v > math.MaxInt64 {
-		d.fail(errors.New("count out of range"))
-		return 0
-	}
-	return int64(v)
-}
-
-// length reads a number of items that take at least min bytes each, so a
-// corrupt length cannot make the decoder allocate more than the input.
-func (d *decoder) length(min int) int {
-	v := d.uvarint()
-	if d.err == nil && v > uint64(len(d.b)/min) {
-		d.fail(fmt.Errorf("length %d beyond the %d bytes left", v, len(d.b)))
-		return 0
-	}
-	return int(v)
-}
-
-func (d *decoder) bytes(n int) []byte {
-	if n < 0 || len(d.b) < n {
-		d.fail(errShort)
-		return make([]byte, max(n, 0))
-	}
-	v := d.b[:n:n]
-	d.b = d.b[n:]
-	return v
 }
 
 // keyReader reads appendKey keys. The key it returns is valid until the
@@ -462,29 +349,22 @@ type keyReader struct{ prev, spare []byte }
 
 func (r *keyReader) reset() { r.prev = r.prev[:0] }
 
-func (r *keyReader) next(d *decoder) []byte {
-	switch d.byte() {
+func (r *keyReader) next(d *varbin.Reader) []byte {
+	switch d.Byte() {
 	case keyUUID:
-		r.spare = appendUUIDText(r.spare[:0], d.bytes(16))
+		r.spare = appendUUIDText(r.spare[:0], d.Bytes(16))
 		return r.spare
 	case keyText:
-		shared := d.uvarint()
-		if d.err == nil && shared > uint64(len(r.prev)) {
-			d.fail(errors.New("bad key prefix"))
+		shared := d.Uvarint()
+		if d.Err() == nil && shared > uint64(len(r.prev)) {
+			d.Fail(errors.New("bad key prefix"))
 			return nil
 		}
-		rest := d.bytes(d.length(1))
+		rest := d.Bytes(d.Length(1))
 		k := append(append(r.spare[:0], r.prev[:shared]...), rest...)
 		r.spare, r.prev = r.prev, k
 		return k
 	}
-	d.fail(errors.New("bad key form"))
+	d.Fail(errors.New("bad key form"))
 	return nil
-}
-
-func (d *decoder) done() error {
-	if d.err == nil && len(d.b) > 0 {
-		d.err = fmt.Errorf("%d bytes left over", len(d.b))
-	}
-	return d.err
 }
