@@ -381,7 +381,6 @@ type inexact struct {
 	letter *deadletter.Letter
 }
 
-
 // restoreEmpty re-reads the raw records of this batch's inexact dead
 // letters (kafkaio.RestoreEmpty) so that an empty key, value or header
 // stays empty in the DLQ, never a null. Only dead letters need it: for
