@@ -15,7 +15,10 @@ import org.apache.kafka.streams.AutoOffsetReset;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.Topology;
+import org.apache.kafka.common.utils.Bytes;
+import org.apache.kafka.streams.state.StoreBuilder;
 import org.apache.kafka.streams.state.Stores;
+import org.apache.kafka.streams.state.WindowStore;
 
 /**
  * streamlab's processor as a Kafka Streams application (bench/README.md):
@@ -25,7 +28,8 @@ import org.apache.kafka.streams.state.Stores;
  *     --raw-topic events.raw.v1 --agg-topic ks.agg --dlq-topic ks.dlq \
  *     [--guarantee at_least_once|exactly_once_v2] [--commit-interval-ms N] [--state-dir DIR]
  *     [--window-ms 60000] [--out-of-orderness-ms 5000] [--allowed-lateness-ms 120000]
- *     [--max-event-bytes 65536] [--max-future-ms 600000] [--cache-bytes N] [--no-flush-on-shutdown]
+ *     [--max-event-bytes 65536] [--max-future-ms 600000] [--cache-bytes N] [--cache-members]
+ *     [--no-flush-on-shutdown]
  * </pre>
  *
  * SIGTERM flushes the windows the watermark has not passed (like streamlab's
@@ -72,6 +76,10 @@ public final class Main {
             String a = args[i];
             if (a.equals("--no-flush-on-shutdown")) {
                 flushOnShutdown = false;
+                continue;
+            }
+            if (a.equals("--cache-members")) {
+                s.cacheMembers = true;
                 continue;
             }
             if (i + 1 >= args.length) {
@@ -154,8 +162,11 @@ public final class Main {
                     }
                 }
             }
-            streams.close(Duration.ofSeconds(60));
+            boolean closed = streams.close(Duration.ofSeconds(60));
             done.countDown();
+            // A JVM stopped by SIGTERM exits with 143 even after a clean shutdown; say
+            // which it was. halt() is allowed in a shutdown hook and ends the JVM here.
+            Runtime.getRuntime().halt(closed && streams.state() != KafkaStreams.State.ERROR ? 0 : 1);
         }, "shutdown"));
         streams.start();
         System.err.println("streamlab-kstreams: started " + appId + " (" + guarantee + ", grace "
@@ -188,10 +199,11 @@ public final class Main {
         // Members of a window are needed until the window closes (end + grace); the store keeps
         // them that long plus one window, then drops whole segments.
         Duration retention = Duration.ofMillis(2 * s.sizeMs + s.graceMs());
-        t.addStateStore(Stores.windowStoreBuilder(persistent
+        StoreBuilder<WindowStore<Bytes, byte[]>> members = Stores.windowStoreBuilder(persistent
                         ? Stores.persistentWindowStore(PipelineProcessor.MEMBERS_STORE, retention, Duration.ofMillis(s.sizeMs), false)
                         : Stores.inMemoryWindowStore(PipelineProcessor.MEMBERS_STORE, retention, Duration.ofMillis(s.sizeMs), false),
-                Serdes.Bytes(), Serdes.ByteArray()).withCachingEnabled(), "pipeline");
+                Serdes.Bytes(), Serdes.ByteArray());
+        t.addStateStore(s.cacheMembers ? members.withCachingEnabled() : members, "pipeline");
         t.addSink(PipelineProcessor.AGG_SINK, agg, new StringSerializer(), new ByteArraySerializer(), "pipeline");
         t.addSink(PipelineProcessor.DLQ_SINK, dlq, new ByteArraySerializer(), new ByteArraySerializer(), "pipeline");
         return t;
@@ -202,7 +214,7 @@ public final class Main {
         System.err.println("usage: java -jar streamlab-kstreams.jar --bootstrap HOST:PORT --app-id ID --raw-topic T --agg-topic T --dlq-topic T"
                 + " [--guarantee at_least_once|exactly_once_v2] [--commit-interval-ms N] [--state-dir DIR] [--cache-bytes N]"
                 + " [--window-ms N] [--out-of-orderness-ms N] [--allowed-lateness-ms N] [--max-event-bytes N] [--max-future-ms N]"
-                + " [--no-flush-on-shutdown]");
+                + " [--cache-members] [--no-flush-on-shutdown]");
         System.exit(2);
     }
 }

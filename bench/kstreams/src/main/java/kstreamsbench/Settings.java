@@ -7,6 +7,8 @@ final class Settings {
     long allowedLatenessMs = 120_000;
     int maxEventBytes = 65536;
     long maxFutureMs = 600_000;
+    /** Kafka Streams' record cache in front of the members store (off: its keys are mostly new). */
+    boolean cacheMembers = false;
 
     /**
      * Kafka Streams' grace period that matches streamlab's lateness rule. streamlab: an event

@@ -6,16 +6,16 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * The small part of one window's state: counters, per-currency sums, product views, emission
- * bookkeeping. The large part (event ids, users, sessions with their funnel steps) lives in the
- * RocksDB window store, see {@link PipelineProcessor}. This object is what the "win" key-value
- * store holds per window start, serialized by {@link #toBytes()}.
+ * The small part of one window's state: counters, per-currency sums, emission bookkeeping; this
+ * is what the "win" key-value store holds per window start ({@link #toBytes()}, ~150 bytes).
+ * The large part (event ids, users, sessions with their funnel steps, product view counts)
+ * lives in the "members" window store, see {@link PipelineProcessor}; the product counts are
+ * also kept here in memory (not serialized) for the emitted records.
  */
 final class Win {
     static final String[] FUNNEL = {"product_view", "add_to_cart", "checkout_started", "order_placed"};
@@ -36,16 +36,8 @@ final class Win {
     long duplicates;
     final TreeMap<String, Long> revenue = new TreeMap<>();
     final TreeMap<String, Long> refunded = new TreeMap<>();
-    final HashMap<String, Product> products = new HashMap<>();
-
-    static final class Product {
-        final byte[] utf8;
-        long views;
-
-        Product(String id) {
-            this.utf8 = id.getBytes(StandardCharsets.UTF_8);
-        }
-    }
+    /** product_id → views; a copy of the members store's 'P' entries of this window. */
+    final HashMap<String, long[]> products = new HashMap<>();
 
     Win(long start) {
         this.start = start;
@@ -57,10 +49,7 @@ final class Win {
     }
 
     byte[] toBytes() {
-        int size = 8 + 1 + 8 * (5 + Msg.NUM_TYPES + 2 + FUNNEL.length) + 4 + 11 * revenue.size() + 4 + 11 * refunded.size() + 4;
-        for (Product p : products.values()) {
-            size += 4 + p.utf8.length + 8;
-        }
+        int size = 8 + 1 + 8 * (5 + Msg.NUM_TYPES + 2 + FUNNEL.length) + 4 + 11 * revenue.size() + 4 + 11 * refunded.size();
         ByteBuffer b = ByteBuffer.allocate(size);
         b.putLong(start);
         b.put((byte) ((fired ? 1 : 0) | (dirty ? 2 : 0) | (hasMax ? 4 : 0)));
@@ -70,10 +59,6 @@ final class Win {
         for (long v : funnel) b.putLong(v);
         putCurrencies(b, revenue);
         putCurrencies(b, refunded);
-        b.putInt(products.size());
-        for (Product p : products.values()) {
-            b.putInt(p.utf8.length).put(p.utf8).putLong(p.views);
-        }
         return b.array();
     }
 
@@ -103,14 +88,6 @@ final class Win {
         for (int i = 0; i < w.funnel.length; i++) w.funnel[i] = b.getLong();
         getCurrencies(b, w.revenue);
         getCurrencies(b, w.refunded);
-        int n = b.getInt();
-        for (int i = 0; i < n; i++) {
-            byte[] id = new byte[b.getInt()];
-            b.get(id);
-            Product p = new Product(new String(id, StandardCharsets.UTF_8));
-            p.views = b.getLong();
-            w.products.put(new String(id, StandardCharsets.UTF_8), p);
-        }
         return w;
     }
 
@@ -160,8 +137,8 @@ final class Win {
             g.writeEndObject();
             g.writeObjectFieldStart("product_views");
             TreeMap<String, Long> views = new TreeMap<>();
-            for (Map.Entry<String, Product> e : products.entrySet()) {
-                if (e.getValue().views != 0) views.put(e.getKey(), e.getValue().views);
+            for (Map.Entry<String, long[]> e : products.entrySet()) {
+                if (e.getValue()[0] != 0) views.put(e.getKey(), e.getValue()[0]);
             }
             writeEntries(g, views);
             g.writeEndObject();
