@@ -20,6 +20,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 EVENTS=${BENCH_EVENTS:-1000000}
 ROUNDS=${BENCH_ROUNDS:-3}
 read -r -a IMPLS <<<"${BENCH_IMPLS:-streamlab ks-alos ks-eos}"
@@ -60,9 +62,7 @@ fi
 KAFKA_DIR=$WORK/kafka
 cleanup() {
 	local rc=$?
-	if [[ -f $KAFKA_DIR/kafka.pid ]]; then
-		"$ROOT/scripts/kafka/kafka.sh" stop --dir "$KAFKA_DIR" || true
-	fi
+	stop_broker "$KAFKA_DIR"
 	if [[ $KEEP != 1 ]]; then
 		rm -rf "$KAFKA_DIR/data" "$WORK/ks-state" "$WORK/events.jsonl" "$WORK/offline"
 	fi
@@ -122,14 +122,11 @@ fi
 
 # --- broker -----------------------------------------------------------------------------
 log "starting a Kafka broker in $KAFKA_DIR${BROKER_CPU:+ (pinned to core $BROKER_CPU)}"
-mkdir -p "$KAFKA_DIR"
-pin_broker=()
-[[ -n $BROKER_CPU ]] && pin_broker=(taskset -c "$BROKER_CPU")
-eval "$("${pin_broker[@]}" "$ROOT/scripts/kafka/kafka.sh" start --dir "$KAFKA_DIR")"
+start_broker "$KAFKA_DIR" "$BROKER_CPU"
 B=$KAFKA_BOOTSTRAP
 
 RUN=bench$(date +%s)
-RAW=$RUN.raw
+RAW=""
 topic_flags() { # topic_flags PREFIX: the per-run output topics, as streamlab flags
 	printf -- '--raw-topic\n%s\n--dlq-topic\n%s\n--agg-topic\n%s\n--alerts-topic\n%s\n--state-topic\n%s\n--replays-topic\n%s\n' \
 		"$RAW" "$1.dlq" "$1.agg" "$1.alerts" "$1.state" "$1.replays"
@@ -142,10 +139,19 @@ create_topics() { # create_topics PREFIX
 	"$SL" topics create --brokers "$B" --partitions 3 --retention 87600h "${flags[@]}" >/dev/null
 }
 
-log "producing $EVENTS events to $RAW"
-create_topics "$RUN.produce"
-"$SL" producer --brokers "$B" --raw-topic "$RAW" --rate 0 --count "$EVENTS" --seed 1 --start "$START" \
-	--metrics-addr "" --log-level warn
+# Produced once for all runs. A failed producer (the broker unavailable for a moment on a
+# stalled machine) may have written part of the log: then a fresh topic gets the whole log.
+for attempt in 1 2 3; do
+	RAW=$RUN.raw$attempt
+	log "producing $EVENTS events to $RAW"
+	create_topics "$RUN.produce$attempt"
+	if "$SL" producer --brokers "$B" --raw-topic "$RAW" --rate 0 --count "$EVENTS" --seed 1 --start "$START" \
+		--metrics-addr "" --log-level warn; then
+		break
+	fi
+	((attempt < 3)) || die "the producer failed three times"
+	echo "bench/kafka.sh: the producer failed; producing again to a fresh topic" >&2
+done
 "$BT" dump --brokers "$B" --topic "$RAW" --out "$WORK/events.jsonl"
 
 # --- rounds -----------------------------------------------------------------------------

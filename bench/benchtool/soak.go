@@ -15,7 +15,8 @@ import (
 )
 
 // scrape sums every series of each metric family in the Prometheus text
-// format, whatever its labels ("name" and "name{...}").
+// format, whatever its labels ("name" and "name{...}"); "name#n" counts the
+// series, for means.
 func scrape(url string) (map[string]float64, error) {
 	c := &http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(url)
@@ -51,6 +52,7 @@ func scrape(url string) (map[string]float64, error) {
 			continue
 		}
 		out[name] += v
+		out[name+"#n"]++
 	}
 	return out, sc.Err()
 }
@@ -74,6 +76,8 @@ func cmdSoak(args []string) error {
 	mCPDur := fs.String("checkpoint-duration", "streamlab_processor_checkpoint_duration_seconds", "histogram of checkpoint durations")
 	mWindows := fs.String("open-windows", "streamlab_processor_open_windows", "gauge: windows held, per partition")
 	mLag := fs.String("lag", "streamlab_processor_consumer_lag_messages", "gauge: consumer lag, per partition")
+	mWMLag := fs.String("watermark-lag", "streamlab_processor_watermark_lag_seconds", "gauge: wall clock minus watermark, per partition")
+	plateau := fs.Duration("plateau", 0, "event time after which the window state is full (window + lateness + replay retention), for the verdict")
 	out := fs.String("out", "", "also write the table here")
 	fs.Parse(args)
 	if *url == "" || *pid == 0 {
@@ -92,8 +96,8 @@ func cmdSoak(args []string) error {
 		v, ok := m[k]
 		return v, ok
 	}
-	fmt.Fprintf(w, "| t | RSS MB | events/s | emissions/s | checkpoint bytes | checkpoint mean ms (interval) | open windows | consumer lag |\n")
-	fmt.Fprintf(w, "|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(w, "| t | RSS MB | events/s | emissions/s | checkpoint bytes | checkpoint mean ms (interval) | open windows | consumer lag | watermark lag s |\n")
+	fmt.Fprintf(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	start := time.Now()
 	var samples []sample
 	var prev *sample
@@ -146,8 +150,12 @@ func cmdSoak(args []string) error {
 		cpb, okb := na(s.m, *mCPBytes)
 		ow, okw := na(s.m, *mWindows)
 		lag, okl := na(s.m, *mLag)
-		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s | %s | %s |\n", s.at, s.rssMB, rate(*mMessages), rate(*mEmissions),
-			cell(cpb, okb, "%.0f"), cpMean, cell(ow, okw, "%.0f"), cell(lag, okl, "%.0f"))
+		wml, okm := na(s.m, *mWMLag)
+		if okm {
+			wml /= s.m[*mWMLag+"#n"]
+		}
+		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n", s.at, s.rssMB, rate(*mMessages), rate(*mEmissions),
+			cell(cpb, okb, "%.0f"), cpMean, cell(ow, okw, "%.0f"), cell(lag, okl, "%.0f"), cell(wml, okm, "%.0f"))
 		samples = append(samples, s)
 		prev = &samples[len(samples)-1]
 		if time.Since(start)+*interval/2 > *duration {
@@ -175,6 +183,10 @@ func cmdSoak(args []string) error {
 		}
 		fmt.Fprintf(w, "\nRSS: max %.0f MB in the first half, %.0f MB in the second half (%+.1f%%): **%s** (flat = the second half's max within +10%% of the first half's; the first sample is left out)\n",
 			first, second, growth, verdict)
+		if *plateau > 0 && *duration < *plateau+*plateau/10 {
+			fmt.Fprintf(w, "\nNote: windows are kept until the watermark is %s past their start (window + allowed lateness + replay retention + out-of-orderness), so the state only stops growing after that much event time; this soak lasted %s, so its second half still includes the fill-up. A verdict on flatness needs a soak longer than that (e.g. SOAK_DURATION=%s).\n",
+				*plateau, *duration, (*plateau * 2).Round(time.Minute))
+		}
 	} else {
 		fmt.Fprintf(w, "\nRSS: too few samples (%d) for a verdict; sample for longer\n", len(samples))
 	}
