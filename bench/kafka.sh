@@ -182,11 +182,13 @@ run_impl() { # run_impl IMPL ROUND
 
 : >"$RUNS"
 : >"$NAIVE"
+LOADS=""
 for ((r = 1; r <= ROUNDS; r++)); do
 	n=${#IMPLS[@]}
 	order=()
 	for ((i = 0; i < n; i++)); do order+=("${IMPLS[$(((i + r - 1) % n))]}"); done
 	log "round $r of $ROUNDS: ${order[*]} + naive (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+	LOADS+="- round $r (${order[*]}, naive): load average $(cut -d' ' -f1-3 /proc/loadavg) at its start"$'\n'
 	for impl in "${order[@]}"; do
 		run_impl "$impl" "$r"
 	done
@@ -196,9 +198,15 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 # --- report -----------------------------------------------------------------------------
-echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RESULTS"
-echo >>"$RESULTS"
 "$BT" report --runs "$RUNS" --naive "$NAIVE" >>"$RESULTS"
+{
+	printf '%s' "$LOADS"
+	echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min; this machine has $ncpu cores)"
+	echo "- thread names are what Linux keeps (15 characters, digits dropped here): the Kafka Streams stream thread is"
+	echo "  named after the application id (\"bench…\"), \"C CompilerThre\" are the JIT compilers, \"kafka-producer-\" the"
+	echo "  producer's network thread, \"VM Thread\" GC and safepoints; every thread of the Go binary is \"streamlab\""
+	echo
+} >>"$RESULTS"
 
 log "equivalence of the final outputs"
 ref=$RUN.streamlab.r1

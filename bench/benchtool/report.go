@@ -182,6 +182,43 @@ func writeReport(w io.Writer, title string, rs []RunResult, ns []NaiveResult) {
 		}
 	}
 	fmt.Fprintln(bw)
+	// Where the CPU went, per thread name (digits dropped: GC and compiler
+	// workers add up), median over the runs, per event.
+	fmt.Fprintln(bw, "CPU by thread at completion, median over the runs, µs/event (largest 6):")
+	fmt.Fprintln(bw)
+	for _, impl := range order {
+		per := map[string][]float64{}
+		for _, r := range by[impl] {
+			for _, t := range r.Threads {
+				per[t.Name] = append(per[t.Name], t.Seconds*1e6/float64(r.Events))
+			}
+		}
+		names := make([]string, 0, len(per))
+		for n := range per {
+			names = append(names, n)
+		}
+		slices.SortFunc(names, func(a, b string) int {
+			ma, mb := median(per[a]), median(per[b])
+			switch {
+			case ma > mb:
+				return -1
+			case ma < mb:
+				return 1
+			}
+			return strings.Compare(a, b)
+		})
+		var parts []string
+		for i, n := range names {
+			if i == 6 {
+				break
+			}
+			parts = append(parts, fmt.Sprintf("%s %.1f", strings.TrimSpace(n), median(per[n])))
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(bw, "- %s: %s\n", name(impl), strings.Join(parts, ", "))
+		}
+	}
+	fmt.Fprintln(bw)
 	fmt.Fprintln(bw, "<details><summary>every run</summary>")
 	fmt.Fprintln(bw)
 	fmt.Fprintln(bw, "| round | implementation | wall s | events/s | CPU s | CPU µs/event | steady events/s | steady CPU µs/event | peak RSS MB | broker CPU s | stop s |")
