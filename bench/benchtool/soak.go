@@ -183,6 +183,21 @@ func cmdSoak(args []string) error {
 		}
 		fmt.Fprintf(w, "\nRSS: max %.0f MB in the first half, %.0f MB in the second half (%+.1f%%): **%s** (flat = the second half's max within +10%% of the first half's; the first sample is left out)\n",
 			first, second, growth, verdict)
+		var lagMax, wmMax float64
+		lagOK, wmOK := false, false
+		for _, x := range body {
+			if v, ok := x.m[*mLag]; ok {
+				lagMax, lagOK = math.Max(lagMax, v), true
+			}
+			if v, ok := x.m[*mWMLag]; ok {
+				wmMax, wmOK = math.Max(wmMax, v/x.m[*mWMLag+"#n"]), true
+			}
+		}
+		last := body[len(body)-1]
+		if lagOK && wmOK {
+			fmt.Fprintf(w, "\nKeeping up: consumer lag max %.0f, last %.0f messages; watermark lag max %.0f s, last %.0f s (wall clock minus watermark; the watermark trails event time by the out-of-orderness, 5 s).\n",
+				lagMax, last.m[*mLag], wmMax, last.m[*mWMLag]/math.Max(last.m[*mWMLag+"#n"], 1))
+		}
 		if *plateau > 0 && *duration < *plateau+*plateau/10 {
 			fmt.Fprintf(w, "\nNote: windows are kept until the watermark is %s past their start (window + allowed lateness + replay retention + out-of-orderness), so the state only stops growing after that much event time; this soak lasted %s, so its second half still includes the fill-up. A verdict on flatness needs a soak longer than that (e.g. SOAK_DURATION=%s).\n",
 				*plateau, *duration, (*plateau * 2).Round(time.Minute))
