@@ -108,3 +108,14 @@ chaos-kill-processor: ## SIGKILL the processor, then start it: it resumes from i
 
 replay: ## re-inject late dead letters into the raw topic and watch the numbers heal (REPLAY_ARGS)
 	$(COMPOSE) run --rm cli dlq replay $(REPLAY_ARGS)
+
+# --- benchmarks against a real broker (bench/README.md); results go to a temp dir, not the repo
+# Settings pass through the environment: make bench-kafka BENCH_EVENTS=100000 BENCH_ROUNDS=1
+
+.PHONY: bench-kafka soak
+
+bench-kafka: ## streamlab processor vs Kafka Streams (ALOS, EOS) on a real broker, interleaved, one core each (BENCH_EVENTS, BENCH_ROUNDS)
+	bench/kafka.sh
+
+soak: ## processor soak at 20k events/s of event time: RSS, checkpoint size and time, emissions/s over time (SOAK_DURATION)
+	bench/soak.sh

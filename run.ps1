@@ -59,6 +59,8 @@ $Help = [ordered]@{
     'chaos-start-producer' = 'start the producer again: the stall alert resolves'
     'chaos-kill-processor' = 'SIGKILL the processor, then start it: it resumes from its checkpoint'
     'replay'               = 're-inject late dead letters into the raw topic (other ARGS: streamlab dlq replay ARGS)'
+    'bench-kafka'          = 'streamlab processor vs Kafka Streams on a real broker, one core each (bash on Linux/WSL; BENCH_EVENTS, BENCH_ROUNDS)'
+    'soak'                 = 'processor soak at 20k events/s of event time (bash on Linux/WSL; SOAK_DURATION)'
 }
 
 # Native commands do not stop the script on failure (ErrorActionPreference
@@ -97,6 +99,16 @@ function Invoke-Lint {
     # As in the Makefile; shellcheck is left to make lint (it lints bash).
     $workflows = @(Get-ChildItem -Path '.github/workflows' -Filter '*.yml' | ForEach-Object { $_.FullName })
     Invoke-Native 'go' (@('run', $Actionlint) + $workflows)
+}
+
+# The benchmarks pin processes to cores with taskset and read /proc: Linux
+# only, so WSL. Their settings pass through the environment, as with make.
+function Invoke-Bench {
+    param([string]$Name, [string]$Script)
+    if (-not (Get-Command 'bash' -ErrorAction SilentlyContinue)) {
+        throw "bash not found: install WSL (wsl --install), then run ./run.ps1 $Name again or ``make $Name`` inside WSL"
+    }
+    Invoke-Native 'bash' @($Script)
 }
 
 function Invoke-Fuzz {
@@ -180,6 +192,8 @@ switch ($Verb) {
         if ($Rest.Count -eq 0) { $Rest = @('--reason', 'late_event') }
         Invoke-Compose (@('run', '--rm', 'cli', 'dlq', 'replay') + $Rest)
     }
+    'bench-kafka' { Invoke-Bench 'bench-kafka' 'bench/kafka.sh' }
+    'soak' { Invoke-Bench 'soak' 'bench/soak.sh' }
     default {
         Write-Host "unknown verb '$Verb'; the verbs are:"
         foreach ($k in $Help.Keys) { Write-Host ('  {0,-21} {1}' -f $k, $Help[$k]) }

@@ -20,6 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/streamlab/streamlab/dispatcher"
+	"github.com/streamlab/streamlab/dispatcher/rules"
 	"github.com/streamlab/streamlab/internal/kafkaio"
 	"github.com/streamlab/streamlab/internal/topic"
 )
@@ -230,6 +232,9 @@ func (r *run) sample(ctx context.Context) sample {
 				s.watermarks[int32(n)] = int64(math.Round(sec * 1000))
 			}
 		}
+	}
+	if verdicts, err := gather(r.reg, dispatcher.MetricVerdicts, "rule"); err == nil {
+		s.verdicts = int64(verdicts[rules.DLQSpike])
 	}
 	// Not cut short by the end of the live phase: a frame drawn then would
 	// show a cancelled read instead of the numbers.

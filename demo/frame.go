@@ -37,7 +37,10 @@ type frameData struct {
 	DeadLetters []reasonCount
 	Chaos       []chaosLine
 	Alerts      []incident.Alert
-	Keys        bool
+	// RulesJudging: the dispatcher's dead-letter spike rule has given a
+	// verdict, so it has learned a baseline and a burst now can alert.
+	RulesJudging bool
+	Keys         bool
 }
 
 type partitionWatermark struct {
@@ -99,7 +102,8 @@ func reasonCounts(m map[string]int64) []reasonCount {
 func (f frameData) render() string {
 	sections := [][]string{f.header(), {""}, f.g1(), {""}, f.table(), {""}, f.revenue(), f.deadLetters(), f.chaos(), f.alerts()}
 	if f.Keys {
-		sections = append(sections, []string{"keys + Enter: m malformed  l late  d duplicate  f future  o oversized  q quit"})
+		sections = append(sections, []string{"keys + Enter: m malformed  l late  d duplicate  f future  o oversized",
+			"              s skewed (valid, clock running ahead)  q quit"})
 	}
 	var b strings.Builder
 	for _, lines := range sections {
@@ -150,10 +154,16 @@ func (f frameData) chaos() []string {
 }
 
 func (f frameData) alerts() []string {
+	head := "ALERTS"
 	if len(f.Alerts) == 0 {
-		return []string{"ALERTS  none"}
+		head += "  none"
 	}
-	out := []string{"ALERTS"}
+	if !f.RulesJudging {
+		// The spike rules judge a burst against a learned baseline: before
+		// they have one, silence means "not yet able to tell", not "fine".
+		head += "  (rules warming up: no verdict yet)"
+	}
+	out := []string{head}
 	for _, a := range f.Alerts {
 		out = append(out, alertLine(a))
 	}

@@ -69,7 +69,7 @@ func fixedView() *view {
 	}
 	v.setSample(sample{at: at(34 * time.Second), outcomes: map[string]int64{"counted": 24000}})
 	v.setSample(sample{at: at(35 * time.Second), produced: 26000,
-		outcomes:   map[string]int64{"counted": 24400, "duplicate": 300, "invalid_json": 500, "late_event": 780},
+		outcomes: map[string]int64{"counted": 24400, "duplicate": 300, "invalid_json": 500, "late_event": 780}, verdicts: 12,
 		watermarks: map[int32]int64{0: at(41500 * time.Millisecond).UnixMilli(), 1: at(39250 * time.Millisecond).UnixMilli(), 2: at(40 * time.Second).UnixMilli()}})
 	return v
 }
@@ -182,5 +182,21 @@ func assertFits(t *testing.T, frame string) {
 		if strings.ContainsFunc(l, unicode.IsControl) {
 			t.Errorf("line %d holds a control character: %q", i+1, l)
 		}
+	}
+}
+
+// TestFrameSaysWhenTheRulesCannotJudgeYet: before the dead-letter spike
+// rule has a baseline, "ALERTS none" would read as "all is well"; the frame
+// says the rules are warming up instead, and stops once they give verdicts.
+func TestFrameSaysWhenTheRulesCannotJudgeYet(t *testing.T) {
+	w := window.Config{SizeMs: 10_000, OutOfOrdernessMs: 2_000, AllowedLatenessMs: 20_000}
+	v := newView(w, 3, topic.Defaults(), false, at(0))
+	v.setSample(sample{at: at(time.Second)})
+	if got := strings.Join(v.frame(at(time.Second)).alerts(), "\n"); got != "ALERTS  none  (rules warming up: no verdict yet)" {
+		t.Errorf("before any verdict: %q", got)
+	}
+	v.setSample(sample{at: at(2 * time.Second), verdicts: 1})
+	if got := strings.Join(v.frame(at(2*time.Second)).alerts(), "\n"); got != "ALERTS  none" {
+		t.Errorf("after a verdict: %q", got)
 	}
 }

@@ -55,6 +55,7 @@ type sample struct {
 	watermarks map[int32]int64  // processor: per source partition, Unix ms
 	produced   int64            // end offsets of the raw topic, summed
 	err        error            // the end offsets could not be read
+	verdicts   int64            // dispatcher: verdicts of the dead-letter spike rule so far
 }
 
 func (s sample) decided() int64 {
@@ -204,6 +205,7 @@ func (v *view) frame(now time.Time) frameData {
 		f.Chaos = append(f.Chaos, *l)
 	}
 	f.Alerts = slices.Clone(tail(v.alerts, maxAlerts))
+	f.RulesJudging = v.sample.verdicts > 0
 	return f
 }
 

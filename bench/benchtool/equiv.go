@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"os"
+	"reflect"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// record is the aggregate record of brief §7 as both implementations write it.
+type record struct {
+	SchemaVersion   int              `json:"schema_version"`
+	WindowStart     string           `json:"window_start"`
+	WindowEnd       string           `json:"window_end"`
+	SourcePartition int32            `json:"source_partition"`
+	Revision        int64            `json:"revision"`
+	Events          int64            `json:"events"`
+	EventsByType    map[string]int64 `json:"events_by_type"`
+	Users           int64            `json:"users"`
+	Sessions        int64            `json:"sessions"`
+	Orders          int64            `json:"orders"`
+	RevenueMinor    map[string]int64 `json:"revenue_minor"`
+	Refunds         int64            `json:"refunds"`
+	RefundedMinor   map[string]int64 `json:"refunded_minor"`
+	PaymentFailures int64            `json:"payment_failures"`
+	Funnel          map[string]int64 `json:"funnel"`
+	ProductViews    map[string]int64 `json:"product_views"`
+	LateAccepted    int64            `json:"late_accepted"`
+	Duplicates      int64            `json:"duplicates"`
+}
+
+func (r *record) key() string { return r.WindowStart + "/" + strconv.Itoa(int(r.SourcePartition)) }
+
+// output is what one implementation wrote: the final (highest) revision of
+// every (window, partition) and its dead letters.
+type output struct {
+	name       string
+	emissions  int
+	finals     map[string]*record
+	letters    int            // dead-letter records read
+	byReason   map[string]int // distinct source (partition, offset), by reason
+	duplicated int            // dead letters written more than once
+	aborts     int            // abort markers in the two topics
+}
+
+func readOutput(ctx context.Context, brokers, name, aggTopic, dlqTopic string) (*output, error) {
+	o := &output{name: name, finals: map[string]*record{}, byReason: map[string]int{}}
+	err := readAll(ctx, brokers, aggTopic, func(m *kafka.Message) error {
+		var r record
+		if err := json.Unmarshal(m.Value, &r); err != nil {
+			return fmt.Errorf("%s: aggregate at %s/%d@%d: %w", name, aggTopic, m.Partition, m.Offset, err)
+		}
+		o.emissions++
+		if old := o.finals[r.key()]; old == nil || r.Revision >= old.Revision {
+			o.finals[r.key()] = &r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	err = readAll(ctx, brokers, dlqTopic, func(m *kafka.Message) error {
+		o.letters++
+		src := header(m, "dlq.source.partition") + "@" + header(m, "dlq.source.offset")
+		if seen[src] {
+			o.duplicated++
+			return nil
+		}
+		seen[src] = true
+		o.byReason[header(m, "dlq.reason")]++
+		return nil
+	})
+	o.aborts = aborts[aggTopic] + aborts[dlqTopic]
+	return o, err
+}
+
+// totals are the per-window sums over partitions the brief asks to compare.
+type totals struct {
+	Events, Orders, Duplicates int64
+	Revenue                    map[string]int64
+}
+
+func (o *output) perWindow() map[string]*totals {
+	out := map[string]*totals{}
+	for _, r := range o.finals {
+		t := out[r.WindowStart]
+		if t == nil {
+			t = &totals{Revenue: map[string]int64{}}
+			out[r.WindowStart] = t
+		}
+		t.Events += r.Events
+		t.Orders += r.Orders
+		t.Duplicates += r.Duplicates
+		for c, v := range r.RevenueMinor {
+			t.Revenue[c] += v
+		}
+	}
+	return out
+}
+
+func (o *output) conservation() (counted, dups, dead int64) {
+	for _, r := range o.finals {
+		counted += r.Events
+		dups += r.Duplicates
+	}
+	for _, n := range o.byReason {
+		dead += int64(n)
+	}
+	return
+}
+
+func cmdEquiv(args []string) error {
+	fs := flag.NewFlagSet("equiv", flag.ExitOnError)
+	brokers := fs.String("brokers", "", "bootstrap brokers")
+	events := fs.Int64("events", 0, "messages on the raw topic (for the conservation check)")
+	aName := fs.String("a-name", "streamlab", "label of A")
+	aAgg := fs.String("a-agg", "", "A's aggregate topic")
+	aDLQ := fs.String("a-dlq", "", "A's dead-letter topic")
+	bName := fs.String("b-name", "kstreams", "label of B")
+	bAgg := fs.String("b-agg", "", "B's aggregate topic")
+	bDLQ := fs.String("b-dlq", "", "B's dead-letter topic")
+	strict := fs.Bool("strict", false, "exit 3 on any difference")
+	fs.Parse(args)
+	if *brokers == "" || *aAgg == "" || *aDLQ == "" || *bAgg == "" || *bDLQ == "" {
+		return errors.New("equiv: --brokers, --a-agg, --a-dlq, --b-agg and --b-dlq are required")
+	}
+	ctx := context.Background()
+	a, err := readOutput(ctx, *brokers, *aName, *aAgg, *aDLQ)
+	if err != nil {
+		return err
+	}
+	b, err := readOutput(ctx, *brokers, *bName, *bAgg, *bDLQ)
+	if err != nil {
+		return err
+	}
+	if report(os.Stdout, a, b, *events) > 0 && *strict {
+		os.Exit(3)
+	}
+	return nil
+}
+
+// report prints the comparison as markdown and returns the number of differences.
+func report(w *os.File, a, b *output, events int64) int {
+	diffs := 0
+	var notes []string
+	fmt.Fprintf(w, "#### Equivalence: %s vs %s\n\n", a.name, b.name)
+
+	wa, wb := a.perWindow(), b.perWindow()
+	windows := slices.Sorted(maps.Keys(union(wa, wb)))
+	match := 0
+	for _, ws := range windows {
+		ta, tb := wa[ws], wb[ws]
+		switch {
+		case ta == nil:
+			notes = append(notes, fmt.Sprintf("window %s: only in %s (%d events)", ws, b.name, tb.Events))
+		case tb == nil:
+			notes = append(notes, fmt.Sprintf("window %s: only in %s (%d events)", ws, a.name, ta.Events))
+		case reflect.DeepEqual(ta, tb):
+			match++
+		default:
+			notes = append(notes, fmt.Sprintf("window %s: %s events %d orders %d duplicates %d revenue %v; %s events %d orders %d duplicates %d revenue %v",
+				ws, a.name, ta.Events, ta.Orders, ta.Duplicates, ta.Revenue, b.name, tb.Events, tb.Orders, tb.Duplicates, tb.Revenue))
+		}
+	}
+	diffs += len(windows) - match
+	fmt.Fprintf(w, "- windows (events, orders, revenue per currency, duplicates; summed over partitions): **%d of %d match** (%s has %d, %s has %d)\n",
+		match, len(windows), a.name, len(wa), b.name, len(wb))
+
+	keys := slices.Sorted(maps.Keys(union(a.finals, b.finals)))
+	same := 0
+	for _, k := range keys {
+		ra, rb := a.finals[k], b.finals[k]
+		if ra != nil && rb != nil && reflect.DeepEqual(normal(ra), normal(rb)) {
+			same++
+		} else if ra != nil && rb != nil {
+			notes = append(notes, fmt.Sprintf("(window, partition) %s: final records differ in %s", k, fieldDiff(ra, rb)))
+		}
+	}
+	fmt.Fprintf(w, "- final record per (window, partition) identical in every field, revision included: **%d of %d** (emissions: %s %d, %s %d)\n",
+		same, len(keys), a.name, a.emissions, b.name, b.emissions)
+	diffs += len(keys) - same
+
+	reasons := slices.Sorted(maps.Keys(union(a.byReason, b.byReason)))
+	var parts []string
+	dlqOK := true
+	for _, r := range reasons {
+		mark := "="
+		if a.byReason[r] != b.byReason[r] {
+			mark, dlqOK = "≠", false
+			diffs++
+		}
+		parts = append(parts, fmt.Sprintf("%s %d %s %d", r, a.byReason[r], mark, b.byReason[r]))
+	}
+	verdict := "**match**"
+	if !dlqOK {
+		verdict = "**differ**"
+	}
+	fmt.Fprintf(w, "- dead letters by reason (%s = %s): %s — %s\n", a.name, b.name, strings.Join(parts, ", "), verdict)
+	for _, o := range []*output{a, b} {
+		if o.aborts > 0 {
+			fmt.Fprintf(w, "- **%s has %d aborted transactions** in its output topics: their records were read as if committed (kafka-go cannot filter them), so its figures above may count them\n", o.name, o.aborts)
+			diffs++
+		}
+		if o.duplicated > 0 {
+			fmt.Fprintf(w, "- %s wrote %d dead letters more than once (same source offset)\n", o.name, o.duplicated)
+		}
+	}
+	if events > 0 {
+		for _, o := range []*output{a, b} {
+			c, d, l := o.conservation()
+			ok := "holds"
+			if c+d+l != events {
+				ok, diffs = "**FAILS**", diffs+1
+			}
+			fmt.Fprintf(w, "- conservation (G1) for %s: counted %d + duplicates %d + dead letters %d = %d of %d produced: %s\n", o.name, c, d, l, c+d+l, events, ok)
+		}
+	}
+	if len(notes) > 0 {
+		fmt.Fprintf(w, "\nDifferences (first 20 of %d):\n\n", len(notes))
+		for i, n := range notes {
+			if i == 20 {
+				break
+			}
+			fmt.Fprintf(w, "- %s\n", n)
+		}
+	}
+	fmt.Fprintln(w)
+	return diffs
+}
+
+func union[V any](a, b map[string]V) map[string]bool {
+	u := map[string]bool{}
+	for k := range a {
+		u[k] = true
+	}
+	for k := range b {
+		u[k] = true
+	}
+	return u
+}
+
+// normal makes empty and missing maps equal.
+func normal(r *record) record {
+	c := *r
+	for _, m := range []*map[string]int64{&c.EventsByType, &c.RevenueMinor, &c.RefundedMinor, &c.Funnel, &c.ProductViews} {
+		if len(*m) == 0 {
+			*m = nil
+		}
+	}
+	return c
+}
+
+func fieldDiff(a, b *record) string {
+	na, nb := normal(a), normal(b)
+	va, vb := reflect.ValueOf(na), reflect.ValueOf(nb)
+	var out []string
+	for i := 0; i < va.NumField(); i++ {
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			f := va.Type().Field(i).Name
+			if va.Field(i).Kind() == reflect.Map {
+				out = append(out, f)
+			} else {
+				out = append(out, fmt.Sprintf("%s %v vs %v", f, va.Field(i).Interface(), vb.Field(i).Interface()))
+			}
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
