@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/streamlab/streamlab/processor"
 )
@@ -125,5 +127,54 @@ func TestGaugesMoveWithoutInput(t *testing.T) {
 		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
 			t.Errorf("a healthy run logged: %s", line)
 		}
+	}
+}
+
+// TestRecordsDeletedBeforeProcessingAreReported: when retention deleted
+// records the checkpoint resumes from, kafka-go's Reader skips to the first
+// record left; the processor says how many were lost, once, at ERROR.
+func TestRecordsDeletedBeforeProcessingAreReported(t *testing.T) {
+	brokers, topics := startCluster(t, 1)
+	produceFrom(t, brokers, topics.Raw, 81, 0, 300)
+	m := processor.NewMetrics(prometheus.NewRegistry())
+	run := func(logs *logBuffer) {
+		cfg := processor.DefaultConfig()
+		cfg.Brokers, cfg.Topics, cfg.Group, cfg.Metrics = brokers, topics, "g", m
+		cfg.CheckpointInterval, cfg.SessionTimeout = 50*time.Millisecond, 6*time.Second
+		cfg.Logger = slog.New(slog.NewTextHandler(logs, nil))
+		p := startProcessor(t, cfg)
+		p.until(t, "caught up", func() bool { return caughtUpGroup(brokers, topics, "g", 1) })
+		if err := p.stop(t); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var first, second logBuffer
+	run(&first)
+	produceFrom(t, brokers, topics.Raw, 81, 300, 200) // offsets 300..499
+	// Retention deletes everything before offset 420 (DeleteRecords is what
+	// a retention pass does to a partition).
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewDeleteRecordsRequest()
+	rt := kmsg.NewDeleteRecordsRequestTopic()
+	rt.Topic = topics.Raw
+	rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+	rp.Partition, rp.Offset = 0, 420
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(context.Background(), cl)
+	if err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("delete records: %v %+v", err, resp)
+	}
+	run(&second)
+	lost := regexp.MustCompile(`level=ERROR msg="raw records were deleted by retention before they were processed; they are lost" partition=0 from_offset=300 to_offset=420 messages=120`)
+	if n := len(lost.FindAllString(second.String(), -1)); n != 1 {
+		t.Fatalf("%d reports of the lost records; log:\n%s", n, second.String())
+	}
+	if strings.Contains(first.String(), "level=ERROR") {
+		t.Fatalf("a run without loss logged an error:\n%s", first.String())
 	}
 }

@@ -297,17 +297,31 @@ func (w *worker) fetch(ctx context.Context, r *kafka.Reader) ([]kafka.Message, e
 	return w.msgs, nil
 }
 
+// gap explains offsets the reader skipped. When retention deleted records
+// the checkpoint resumes from, kafka-go's Reader jumps to the first offset
+// left without a word: say what is lost. Other gaps (a transactional
+// producer's commit markers take offsets too) lose nothing.
+func (w *worker) gap(ctx context.Context, to int64) {
+	first, _, err := kafkaio.Offsets(ctx, w.p.cfg.Brokers, w.p.cfg.Topics.Raw, int(w.partition))
+	switch {
+	case err != nil:
+		w.log.Warn("offsets skipped; could not read the partition's first offset to say why",
+			"from_offset", w.next, "to_offset", to, "err", err)
+	case first > w.next:
+		w.log.Error("raw records were deleted by retention before they were processed; they are lost",
+			"from_offset", w.next, "to_offset", first, "messages", first-w.next)
+	default:
+		w.log.Debug("offsets skipped (transaction markers or compaction)", "from_offset", w.next, "to_offset", to)
+	}
+}
+
 // process runs a fetched batch through the pipeline into the current
 // output batch.
 func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 	start := time.Now()
 	defer func() { w.times[activityProcess] += time.Since(start) }()
 	if w.next >= 0 && msgs[0].Offset > w.next {
-		// The raw topic no longer holds what the checkpoint resumes from
-		// (retention deleted it): say what is lost rather than skip it
-		// silently, as kafka-go's reader does.
-		w.log.Error("raw records were deleted before they were processed; they are lost",
-			"from_offset", w.next, "to_offset", msgs[0].Offset, "messages", msgs[0].Offset-w.next)
+		w.gap(ctx, msgs[0].Offset)
 	}
 	for i := range msgs {
 		m := &msgs[i]
