@@ -13,6 +13,7 @@ import (
 	"github.com/streamlab/streamlab/internal/aggregate"
 	"github.com/streamlab/streamlab/internal/checkpoint"
 	"github.com/streamlab/streamlab/internal/deadletter"
+	"github.com/streamlab/streamlab/internal/event"
 	"github.com/streamlab/streamlab/internal/kafkaio"
 	"github.com/streamlab/streamlab/internal/pipeline"
 	"github.com/streamlab/streamlab/internal/retry"
@@ -36,6 +37,9 @@ type worker struct {
 	lastCP  time.Time
 	flushed bool                     // a shutdown flush changed the state since the last checkpoint
 	saved   map[int64]window.Version // the windows as the last checkpoint wrote them
+	// revisions is the last revision of each window held, emitted or
+	// restored, by window_start as records print it.
+	revisions map[string]int64
 
 	out     *outbox
 	cur     *batch         // the batch being filled
@@ -216,6 +220,8 @@ func (w *worker) restore(ctx context.Context) error {
 	// Nothing is known to be saved under this owner: the first checkpoint
 	// writes every window (see Store.Load).
 	w.saved = map[int64]window.Version{}
+	w.revisions = map[string]int64{}
+	eng.Versions(func(start int64, v window.Version) { w.revisions[event.FormatMillis(start)] = v.Revision })
 	w.part = &pipeline.Partition{Engine: eng, Limits: cfg.Limits, Now: cfg.Now, Observer: newObserver(cfg.Metrics, cfg.Observer)}
 	w.lastCP = time.Now()
 	wm, hasWM := eng.Watermark()
@@ -355,6 +361,18 @@ func (w *worker) process(ctx context.Context, msgs []kafka.Message) error {
 }
 
 func (w *worker) emit(r *aggregate.View) {
+	// One (window, partition, revision) must only ever have one content:
+	// downstream keeps the highest revision and cannot tell two contents
+	// of one revision apart. Revisions of a window only grow, from the
+	// restored state's on; one that does not is a bug to stop on, not to
+	// publish.
+	if last, ok := w.revisions[r.WindowStart]; ok && r.Revision <= last {
+		if w.emitErr == nil {
+			w.emitErr = fmt.Errorf("refusing to emit window %s revision %d: revision %d was already emitted or restored", r.WindowStart, r.Revision, last)
+		}
+		return
+	}
+	w.revisions[r.WindowStart] = r.Revision
 	// The view is valid during this call only: key and value are encoded
 	// into the batch's arena, reused once the batch is acknowledged.
 	c := w.cur
@@ -466,6 +484,13 @@ func (w *worker) checkpoint(pending bool) error {
 		cp.Changed = append(cp.Changed, WindowState{Start: start, State: states[from:len(states):len(states)]})
 	})
 	w.saved = saved
+	if len(w.revisions) > len(saved) {
+		for start := range w.revisions {
+			if ms, ok := event.ParseTime([]byte(start)); !ok || !hasWindow(saved, ms) {
+				delete(w.revisions, start) // the window left the horizon
+			}
+		}
+	}
 	if pending {
 		for _, m := range w.cur.agg {
 			cp.Pending = append(cp.Pending, checkpoint.Record{Key: m.Key, Value: m.Value})
@@ -476,6 +501,11 @@ func (w *worker) checkpoint(pending bool) error {
 	w.times[activityCheckpoint] += w.cur.cpBuilt
 	w.sinceCP, w.flushed, w.lastCP = 0, false, time.Now()
 	return w.hand()
+}
+
+func hasWindow(held map[int64]window.Version, start int64) bool {
+	_, ok := held[start]
+	return ok
 }
 
 // addTimes moves the time spent per activity to the metrics.
