@@ -43,7 +43,7 @@ letter, then a summary on stderr. "-" means stdin/stdout.`,
 			var at time.Time
 			if now != "" {
 				if at, err = time.Parse(time.RFC3339Nano, now); err != nil {
-					return fmt.Errorf("%s %q: want an RFC 3339 time such as 2026-01-01T12:00:00Z", flagRef("now"), now)
+					return usagef("%s %q: want an RFC 3339 time such as 2026-01-01T12:00:00Z", flagRef("now"), now)
 				}
 			}
 			if err := checkPaths(input, aggOut, dlqOut); err != nil {
