@@ -165,5 +165,5 @@ func printSummary(w io.Writer, s *offline.Summary) {
 	if len(reasons) > 0 {
 		fmt.Fprintf(w, "dead letters by reason: %s\n", strings.Join(reasons, ", "))
 	}
-	fmt.Fprintf(w, "elapsed %s  %.0f events/s\n", s.Elapsed.Round(time.Millisecond), rate)
+	fmt.Fprintf(w, "elapsed %s  %.0f lines/s\n", s.Elapsed.Round(time.Millisecond), rate)
 }
