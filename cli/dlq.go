@@ -46,8 +46,10 @@ func (f *dlqFlags) config(now time.Time) (dlq.Source, dlq.Filter, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	if f.connectTimeout < 0 {
-		errs = append(errs, fmt.Errorf("%s %s: must not be negative", flagRef("connect-timeout"), f.connectTimeout))
+	// dlq.Source reads a zero ConnectTimeout as its default (3m), so 0 is
+	// refused here rather than silently waiting 3 minutes.
+	if f.connectTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("%s %s: must be positive", flagRef("connect-timeout"), f.connectTimeout))
 	}
 	for _, r := range f.reasons {
 		if !slices.Contains(event.Reasons(), event.Reason(r)) {

@@ -53,10 +53,15 @@ type connectFlags struct {
 }
 
 // register adds --connect-timeout; server names what the role waits for
-// ("Kafka", "ClickHouse").
+// ("Kafka", "ClickHouse", "Kafka or ClickHouse").
 func (c *connectFlags) register(fs *pflag.FlagSet, server string) {
+	why := map[string]string{
+		"Kafka":               "broker down, no leader, coordinator loading",
+		"ClickHouse":          "server not accepting connections yet",
+		"Kafka or ClickHouse": "broker down, no leader, ClickHouse not accepting connections yet",
+	}[server]
 	fs.DurationVar(&c.timeout, "connect-timeout", retry.DefaultPolicy().Timeout,
-		fmt.Sprintf("how long to keep retrying while %s is not reachable yet (broker down, no leader, coordinator loading); 0 = until stopped", server))
+		fmt.Sprintf("how long to keep retrying while %s is not reachable yet (%s); 0 = until stopped", server, why))
 }
 
 // policy is the retry policy for the role; a negative timeout is a usage
