@@ -155,7 +155,7 @@ func (c Config) Describe() []string {
 	return []string{
 		fmt.Sprintf("dlq_spike/<malformed|oversized|future_event>: dead letters of one kind (malformed = invalid_json + unsupported_schema + schema_violation; replays and redeliveries not counted) in a %s bucket of dlq.failed_at, as a share of the input processed in it: fires above %d dead letters and %s× the median share of the last %s with traffic; judged after %s",
 			short(c.DLQBucket), c.DLQSpikeFloor, trimFloat(c.DLQSpikeMultiple), plural(c.BaselineWindows, "bucket"), plural(c.WarmupBuckets, "such bucket")),
-		fmt.Sprintf("late_surge/all: late_event dead letters (events past the allowed lateness, lost until replayed) in a %s bucket, as a share of the input: fires above %d and %s× the median share of the last %s with traffic; judged after %s",
+		fmt.Sprintf("late_surge/all: late_event dead letters (events past the allowed lateness, lost unless replayed within the replay retention) in a %s bucket, as a share of the input: fires above %d and %s× the median share of the last %s with traffic; judged after %s",
 			short(c.DLQBucket), c.LateFloor, trimFloat(c.LateMultiple), plural(c.BaselineWindows, "bucket"), plural(c.WarmupBuckets, "such bucket")),
 		fmt.Sprintf("revenue_drop/<currency>: the newest settled window's revenue below min(median − %s × 1.4826 × MAD, median × %s) of up to %s; judged with at least %d of them",
 			trimFloat(c.RevenueMADK), trimFloat(1-c.RevenueMinDrop), plural(c.BaselineWindows, "trailing window"), c.RevenueMinHistory),
