@@ -29,6 +29,23 @@ func (k *kafkaFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&k.topics.State, "state-topic", d.State, "processor checkpoint topic (compacted)")
 }
 
+// topicArgs repeats the topic flags whose value is not the default, so that
+// a command suggested in a fix acts on the same topics as this one.
+func (k *kafkaFlags) topicArgs() string {
+	d := topic.Defaults()
+	var out string
+	for _, t := range []struct{ flag, v, def string }{
+		{"raw-topic", k.topics.Raw, d.Raw}, {"dlq-topic", k.topics.DLQ, d.DLQ}, {"agg-topic", k.topics.Agg, d.Agg},
+		{"alerts-topic", k.topics.Alerts, d.Alerts}, {"replays-topic", k.topics.Replays, d.Replays},
+		{"state-topic", k.topics.State, d.State},
+	} {
+		if t.v != t.def {
+			out += " --" + t.flag + " " + t.v
+		}
+	}
+	return out
+}
+
 // brokerList parses --brokers; a bad list is a usage error.
 func (k *kafkaFlags) brokerList() ([]string, error) {
 	b, err := kafkaio.ParseBrokers(k.brokers)

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/streamlab/streamlab/internal/metrics"
-	"github.com/streamlab/streamlab/internal/topic"
 	"github.com/streamlab/streamlab/producer"
 )
 
@@ -86,10 +85,8 @@ func producerFix(err error, kf *kafkaFlags) error {
 	if !errors.As(err, &re) {
 		return err
 	}
-	raw := ""
-	if kf.topics.Raw != topic.Defaults().Raw {
-		raw = " --raw-topic " + kf.topics.Raw
-	}
+	// Every topic flag given, not only the raw topic's: topics create acts on
+	// the whole layout and would otherwise create the default-named topics.
 	return fmt.Errorf("%w\nfix: give the topics a longer retention: streamlab topics create --brokers %s%s --retention %dh --update-configs; or start the event clock later (--start now)",
-		err, kf.brokers, raw, int(re.Enough().Hours()))
+		err, kf.brokers, kf.topicArgs(), int(re.Enough().Hours()))
 }
