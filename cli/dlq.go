@@ -125,6 +125,7 @@ own headers in base64 (null as JSON null).`,
 		},
 	}
 	f.register(cmd.Flags(), 100, "show at most this many, the newest (0 = all)")
+	hide(cmd.Flags(), "raw-topic", "agg-topic", "alerts-topic", "state-topic")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json (one object per line)")
 	return cmd
 }
@@ -149,6 +150,7 @@ func newDLQStatsCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd.Flags(), 0, "count at most this many, the oldest (0 = all)")
+	hide(cmd.Flags(), "raw-topic", "agg-topic", "alerts-topic", "state-topic")
 	return cmd
 }
 
@@ -227,6 +229,7 @@ and reports how many healed and how many came back, by reason.`,
 		},
 	}
 	f.register(cmd.Flags(), 0, "replay at most this many, the oldest first (0 = all)")
+	hide(cmd.Flags(), "agg-topic", "alerts-topic")
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "show what would be replayed, by reason, partition and window, and what is past the replay horizon; write nothing")
 	cmd.Flags().BoolVar(&force, "force", false, "replay also what the ledger marks as already replayed")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")

@@ -29,6 +29,21 @@ func (k *kafkaFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&k.topics.State, "state-topic", d.State, "processor checkpoint topic (compacted)")
 }
 
+// hide keeps flags that a command accepts but does not use out of its
+// --help, which should list only settings that change what the command
+// does. They still parse: scripts and tests hand one topic set and one
+// window set to every role.
+func hide(fs *pflag.FlagSet, names ...string) {
+	for _, n := range names {
+		if err := fs.MarkHidden(n); err != nil {
+			panic(err) // a flag name that was never registered
+		}
+	}
+}
+
+// Flags the event generator does not read (gen, producer, chaos).
+var unusedByGenerator = []string{"replay-retention", "coalesce-offsets"}
+
 // topicArgs repeats the topic flags whose value is not the default, so that
 // a command suggested in a fix acts on the same topics as this one.
 func (k *kafkaFlags) topicArgs() string {

@@ -71,6 +71,8 @@ when the topic's retention would delete the records as they are written (an old
 	cf.register(cmd.Flags(), "Kafka")
 	wf.register(cmd.Flags())
 	gf.register(cmd.Flags(), "now")
+	hide(cmd.Flags(), "dlq-topic", "agg-topic", "alerts-topic", "state-topic", "replays-topic")
+	hide(cmd.Flags(), unusedByGenerator...)
 	cmd.Flags().Float64Var(&rate, "rate", 200, "messages per second (0 = as fast as possible)")
 	cmd.Flags().Int64Var(&count, "count", 0, "stop after this many messages (0 = no limit)")
 	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (0 = no limit)")
