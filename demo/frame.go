@@ -99,7 +99,9 @@ func reasonCounts(m map[string]int64) []reasonCount {
 func (f frameData) render() string {
 	sections := [][]string{f.header(), {""}, f.g1(), {""}, f.table(), {""}, f.revenue(), f.deadLetters(), f.chaos(), f.alerts()}
 	if f.Keys {
-		sections = append(sections, []string{"keys + Enter: m malformed  l late  d duplicate  f future  o oversized  q quit"})
+		sections = append(sections, []string{
+			"keys + Enter: m malformed  l late  d duplicate  f future  o oversized",
+			"              s skewed  q quit"})
 	}
 	var b strings.Builder
 	for _, lines := range sections {
