@@ -100,7 +100,13 @@ func (l *lagExporter) run(ctx context.Context, partitions int) {
 		case err != nil:
 			l.errors.Inc()
 			if err.Error() != failing {
-				l.log.Warn("cannot measure consumer-group lag; serving the last measurement", "group", l.group, "topic", l.topic, "error", err)
+				l.mu.Lock()
+				served := "serving the last measurement"
+				if l.last == nil {
+					served = "no lag exported until a measurement succeeds"
+				}
+				l.mu.Unlock()
+				l.log.Warn("cannot measure consumer-group lag; "+served, "group", l.group, "topic", l.topic, "error", err)
 				failing = err.Error()
 			}
 		case failing != "":
