@@ -213,7 +213,9 @@ and reports how many healed and how many came back, by reason.`,
 			}
 			cfg := dlq.ReplayConfig{Source: src, Filter: filter, MaxReplays: maxReplays, Rate: rate, DryRun: dry,
 				Force: force, Group: group, Wait: wait}
-			if !quiet {
+			// A progress bar redraws one line with \r: in a log file or a
+			// pipe that is noise, so only a terminal gets it.
+			if !quiet && isTerminal(cmd.ErrOrStderr()) {
 				cfg.Progress = cmd.ErrOrStderr()
 			}
 			rep, err := dlq.Replay(cmd.Context(), cfg)
@@ -232,7 +234,7 @@ and reports how many healed and how many came back, by reason.`,
 	hide(cmd.Flags(), "agg-topic", "alerts-topic")
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "show what would be replayed, by reason, partition and window, and what is past the replay horizon; write nothing")
 	cmd.Flags().BoolVar(&force, "force", false, "replay also what the ledger marks as already replayed")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar (there is none when stderr is not a terminal)")
 	cmd.Flags().Float64Var(&rate, "rate", 0, "messages per second (0 = as fast as possible)")
 	cmd.Flags().IntVar(&maxReplays, "max-replays", 3, "skip dead letters that already failed this many replays")
 	cmd.Flags().StringVar(&group, "group", dlq.DefaultGroup, "the processor's consumer group: its checkpoints give the replay horizon, its committed offsets tell --wait how far it got")
