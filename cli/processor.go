@@ -74,6 +74,7 @@ checkpoints, commits and exits 0.`,
 		},
 	}
 	kf.register(cmd.Flags())
+	hide(cmd.Flags(), "alerts-topic", "replays-topic")
 	cf.register(cmd.Flags(), "Kafka")
 	wf.register(cmd.Flags())
 	cmd.Flags().StringVar(&group, "group", d.Group, "consumer group id")

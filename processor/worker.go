@@ -229,8 +229,12 @@ func (w *worker) restore(ctx context.Context) error {
 		s.next, s.watermark, s.hasWM, s.open, s.lastCP = w.next, wm, hasWM, eng.OpenWindows(), w.lastCP
 		s.committed = w.next
 	})
-	w.log.Info("partition restored", "next_offset", w.next, "from_checkpoint", st != nil, "open_windows", eng.OpenWindows(),
-		"took", time.Since(start).Round(time.Millisecond))
+	if st == nil {
+		w.log.Info("partition started: no checkpoint yet, reading from the first offset", "took", time.Since(start).Round(time.Millisecond))
+	} else {
+		w.log.Info("partition restored", "next_offset", w.next, "open_windows", eng.OpenWindows(),
+			"checkpoint_written_at", st.WrittenAt.Format(time.RFC3339), "took", time.Since(start).Round(time.Millisecond))
+	}
 	return nil
 }
 
