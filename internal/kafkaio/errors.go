@@ -17,6 +17,12 @@ import (
 // is reported as transient by brokers (it may have just been created), so
 // roles check that their topics exist once at start, where a missing one is
 // a permanent error naming the fix.
+//
+// UNKNOWN_SERVER_ERROR counts as transient too: a KRaft broker answers
+// ListOffsets with it for a few seconds after a restart, while it is still
+// loading its logs (seen in CI 8 s after the broker came back). A retry
+// is bounded by the policy's Timeout, so one that persists still stops the
+// role with the broker's error.
 func Transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
@@ -25,7 +31,7 @@ func Transient(err error) bool {
 	if errors.As(err, &kerr) {
 		// kafka-go's Client reports a broker it cannot dial as Broker Not
 		// Available (not Temporary in kafka-go): the broker is not up yet.
-		return kerr.Temporary() || kerr == kafka.BrokerNotAvailable
+		return kerr.Temporary() || kerr == kafka.BrokerNotAvailable || kerr == kafka.Unknown
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||

@@ -28,6 +28,7 @@ func TestTransient(t *testing.T) {
 		// What kafka-go's Client returns for a broker it cannot dial:
 		{fmt.Errorf("kafka.(*Client).CreateTopics: %w", kafka.BrokerNotAvailable), true},
 		{kafka.UnknownTopicOrPartition, true}, // just created: see the doc comment
+		{fmt.Errorf("end offset of t/0: %w", kafka.Unknown), true}, // a broker still loading after a restart
 		{kafka.MessageSizeTooLarge, false},
 		{kafka.TopicAuthorizationFailed, false},
 		{kafka.InvalidTopic, false},
