@@ -76,6 +76,11 @@ M_CPDUR=$(metric 'checkpoint.*(duration|seconds)' streamlab_processor_checkpoint
 M_WINDOWS=$(metric 'open_windows' streamlab_processor_open_windows)
 M_LAG=$(metric 'consumer_lag' streamlab_processor_consumer_lag_messages)
 M_WMLAG=$(metric 'watermark_lag' streamlab_processor_watermark_lag_seconds)
+# Seconds of the partition workers by activity (fetch_wait, process, output_wait, checkpoint):
+# only processors that have it; without it the table has no backpressure columns.
+M_TIME=$(metric 'time_seconds_total$' "")
+TIME_NOTE=""
+[[ -z $M_TIME ]] || TIME_NOTE=", $M_TIME (share of the workers' time in each interval by activity: fetch_wait = waiting on input, output_wait = waiting on output acknowledgements, checkpoint)"
 
 echo "== starting a Kafka broker in $KAFKA_DIR" >&2
 start_broker "$KAFKA_DIR" "$BROKER_CPU"
@@ -133,12 +138,12 @@ PROD_PID=$!
 	echo
 	echo "- $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'); $(nproc) cores, load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "- producer: --rate $RATE --events-per-second $RATE --start now for $DURATION (3 partitions, default chaos mix); processor pinned to core ${CPU:-none}, broker to core ${BROKER_CPU:-none}; default window settings"
-	echo "- series: $M_MESSAGES, $M_EMISSIONS, $M_CPBYTES, $M_CPDUR (mean of the checkpoints in each interval, their count in parentheses), $M_WINDOWS (sum over partitions), $M_LAG (sum), $M_WMLAG (mean)"
+	echo "- series: $M_MESSAGES, $M_EMISSIONS, $M_CPBYTES (mean over partitions), $M_CPDUR (mean of the checkpoints in each interval, their count in parentheses), $M_WINDOWS (sum over partitions), $M_LAG (sum), $M_WMLAG (mean)$TIME_NOTE"
 	echo
 } >"$OUT"
 "$WORK/bin/benchtool" soak --metrics "http://127.0.0.1:$PORT/metrics" --pid "$PROC_PID" --interval "$INTERVAL" \
 	--duration "$DURATION" --messages "$M_MESSAGES" --emissions "$M_EMISSIONS" --checkpoint-bytes "$M_CPBYTES" \
-	--checkpoint-duration "$M_CPDUR" --open-windows "$M_WINDOWS" --lag "$M_LAG" --watermark-lag "$M_WMLAG" \
+	--checkpoint-duration "$M_CPDUR" --open-windows "$M_WINDOWS" --lag "$M_LAG" --watermark-lag "$M_WMLAG" --time "$M_TIME" \
 	--plateau "$((60 + 120 + 900 + 5))s" --out "$WORK/table.md" # the default window settings, used above
 cat "$WORK/table.md" >>"$OUT"
 

@@ -48,6 +48,7 @@ type output struct {
 	name       string
 	emissions  int
 	finals     map[string]*record
+	partitions map[string]int    // (window, source partition) -> partition of the aggregate topic it was written to
 	letters    int               // dead-letter records read
 	byReason   map[string]int    // distinct source (partition, offset), by reason
 	bySource   map[string]string // source "partition@offset" -> reason (the first letter of it)
@@ -56,7 +57,7 @@ type output struct {
 }
 
 func readOutput(ctx context.Context, brokers, name, aggTopic, dlqTopic string) (*output, error) {
-	o := &output{name: name, finals: map[string]*record{}, byReason: map[string]int{}, bySource: map[string]string{}}
+	o := &output{name: name, finals: map[string]*record{}, partitions: map[string]int{}, byReason: map[string]int{}, bySource: map[string]string{}}
 	err := readAll(ctx, brokers, aggTopic, func(m *kafka.Message) error {
 		var r record
 		if err := json.Unmarshal(m.Value, &r); err != nil {
@@ -65,6 +66,11 @@ func readOutput(ctx context.Context, brokers, name, aggTopic, dlqTopic string) (
 		o.emissions++
 		if old := o.finals[r.key()]; old == nil || r.Revision >= old.Revision {
 			o.finals[r.key()] = &r
+		}
+		if p, seen := o.partitions[r.key()]; seen && p != m.Partition {
+			o.partitions[r.key()] = -1 // one key, several partitions: never equal to the other side's
+		} else if !seen {
+			o.partitions[r.key()] = m.Partition
 		}
 		return nil
 	})
@@ -199,6 +205,21 @@ func report(w io.Writer, a, b *output, events int64) int {
 	}
 	fmt.Fprintf(w, "- aggregate emissions (first emissions + coalesced upserts + shutdown flush): %s %d, %s %d — %s\n",
 		a.name, a.emissions, b.name, b.emissions, emitted)
+
+	// Both write aggregates keyed "window_start/partition" with murmur2 (kafka-go's
+	// KeyBalancer here, the default partitioner there): every key in the same partition.
+	samePart := 0
+	for _, k := range keys {
+		pa, okA := a.partitions[k]
+		pb, okB := b.partitions[k]
+		if okA && okB && pa == pb && pa >= 0 {
+			samePart++
+		} else if okA && okB {
+			notes = append(notes, fmt.Sprintf("(window, partition) %s: written to aggregate partition %d by %s, %d by %s (-1: several)", k, pa, a.name, pb, b.name))
+		}
+	}
+	fmt.Fprintf(w, "- aggregate records of each (window, partition) in the same partition of the output topic: **%d of %d**\n", samePart, len(keys))
+	diffs += len(keys) - samePart
 
 	reasons := slices.Sorted(maps.Keys(union(a.byReason, b.byReason)))
 	var parts []string

@@ -6,12 +6,13 @@ import (
 )
 
 func sampleOutput(name string) *output {
-	o := &output{name: name, finals: map[string]*record{}, byReason: map[string]int{}, bySource: map[string]string{}}
-	for _, r := range []*record{
+	o := &output{name: name, finals: map[string]*record{}, partitions: map[string]int{}, byReason: map[string]int{}, bySource: map[string]string{}}
+	for i, r := range []*record{
 		{WindowStart: "2026-01-01T00:00:00.000Z", SourcePartition: 0, Revision: 3, Events: 10, Duplicates: 1, RevenueMinor: map[string]int64{"EUR": 5}},
 		{WindowStart: "2026-01-01T00:00:00.000Z", SourcePartition: 1, Revision: 1, Events: 7},
 	} {
 		o.finals[r.key()] = r
+		o.partitions[r.key()] = i
 	}
 	o.emissions = 5
 	o.bySource["0@4"], o.bySource["1@9"] = "late_event", "invalid_json"
@@ -31,6 +32,8 @@ func TestReportCountsEveryDifference(t *testing.T) {
 	}{
 		{"one more coalesced upsert", func(o *output) { o.emissions++ }, 1},
 		{"another revision", func(o *output) { o.finals["2026-01-01T00:00:00.000Z/1"].Revision = 2 }, 1},
+		{"another output partition", func(o *output) { o.partitions["2026-01-01T00:00:00.000Z/1"] = 2 }, 1},
+		{"a key in two output partitions", func(o *output) { o.partitions["2026-01-01T00:00:00.000Z/1"] = -1 }, 1},
 		// Same counts by reason, other offsets: only the per-source comparison sees it.
 		{"a dead letter at another offset", func(o *output) { delete(o.bySource, "1@9"); o.bySource["1@8"] = "invalid_json" }, 2},
 		{"another reason", func(o *output) {
