@@ -11,6 +11,7 @@ LDFLAGS := -s -w -X github.com/streamlab/streamlab/cli.Version=$(VERSION)
 FUZZ_JSONSCAN ?= 200000x
 FUZZ_PARSE ?= 250000x
 FUZZ_PIPELINE ?= 60000x
+FUZZ_STATE ?= 100000x
 FUZZMINIMIZE ?= 100x
 COMPOSE ?= docker compose
 # The workflow linter, pinned; `go run` builds it once into Go's cache.
@@ -48,6 +49,7 @@ fuzz: ## run the scanner, parser and pipeline fuzz targets for a fixed number of
 	$(GO) test -run '^$$' -fuzz '^FuzzAgainstEncodingJSON$$' -fuzztime $(FUZZ_JSONSCAN) -fuzzminimizetime $(FUZZMINIMIZE) ./internal/jsonscan
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_PARSE) -fuzzminimizetime $(FUZZMINIMIZE) ./internal/event
 	$(GO) test -run '^$$' -fuzz '^FuzzPipeline$$' -fuzztime $(FUZZ_PIPELINE) -fuzzminimizetime $(FUZZMINIMIZE) ./internal/pipeline
+	$(GO) test -run '^$$' -fuzz '^FuzzRestoreParts$$' -fuzztime $(FUZZ_STATE) -fuzzminimizetime $(FUZZMINIMIZE) ./internal/window
 
 bench: ## one core: pipeline and generator (events/s, allocs/event); a 1M-line offline run, and offline vs a naive decode loop on that file (time-ratio)
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 ./internal/pipeline ./internal/gen

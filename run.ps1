@@ -34,6 +34,7 @@ $ChaosCount = if ($env:CHAOS_COUNT) { $env:CHAOS_COUNT } else { '500' }
 $FuzzJsonscan = if ($env:FUZZ_JSONSCAN) { $env:FUZZ_JSONSCAN } else { '200000x' }
 $FuzzParse = if ($env:FUZZ_PARSE) { $env:FUZZ_PARSE } else { '250000x' }
 $FuzzPipeline = if ($env:FUZZ_PIPELINE) { $env:FUZZ_PIPELINE } else { '60000x' }
+$FuzzState = if ($env:FUZZ_STATE) { $env:FUZZ_STATE } else { '100000x' }
 $FuzzMinimize = if ($env:FUZZMINIMIZE) { $env:FUZZMINIMIZE } else { '100x' }
 $Actionlint = if ($env:ACTIONLINT) { $env:ACTIONLINT } else { 'github.com/rhysd/actionlint/cmd/actionlint@v1.7.12' }
 
@@ -114,6 +115,7 @@ function Invoke-Fuzz {
     Invoke-Native 'go' @('test', '-run', '^$', '-fuzz', '^FuzzAgainstEncodingJSON$', '-fuzztime', $FuzzJsonscan, '-fuzzminimizetime', $FuzzMinimize, './internal/jsonscan')
     Invoke-Native 'go' @('test', '-run', '^$', '-fuzz', '^FuzzParse$', '-fuzztime', $FuzzParse, '-fuzzminimizetime', $FuzzMinimize, './internal/event')
     Invoke-Native 'go' @('test', '-run', '^$', '-fuzz', '^FuzzPipeline$', '-fuzztime', $FuzzPipeline, '-fuzzminimizetime', $FuzzMinimize, './internal/pipeline')
+    Invoke-Native 'go' @('test', '-run', '^$', '-fuzz', '^FuzzRestoreParts$', '-fuzztime', $FuzzState, '-fuzzminimizetime', $FuzzMinimize, './internal/window')
 }
 
 switch ($Verb) {

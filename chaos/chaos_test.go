@@ -203,7 +203,7 @@ func TestBadConfig(t *testing.T) {
 		{func(c *chaos.Config) { c.Brokers = nil }, "Brokers must name at least one broker"},
 		{func(c *chaos.Config) { c.Topic = "" }, "Topic must be set"},
 		{func(c *chaos.Config) { c.MaxEventBytes = 0 }, "MaxEventBytes must be positive"},
-		{func(c *chaos.Config) { c.MaxEventBytes = 10 }, "max event bytes"}, // the generator's own bound
+		{func(c *chaos.Config) { c.MaxEventBytes = 10 }, "MaxEventBytes must be in [1024,"}, // the generator's own bound
 		{func(c *chaos.Config) { c.Window = 0 }, "Window must be positive"},
 		{func(c *chaos.Config) { c.AllowedLateness = -time.Second }, "AllowedLateness must not be negative"},
 	}

@@ -74,5 +74,7 @@ func newChaosKindCmd(kind string) *cobra.Command {
 	wf.register(c.Flags())
 	c.Flags().Int64Var(&count, "count", 200, "messages in the burst")
 	c.Flags().Uint64Var(&seed, "seed", 0, "generator seed; unset = a different burst every time")
+	hide(c.Flags(), "dlq-topic", "agg-topic", "alerts-topic", "state-topic", "replays-topic")
+	hide(c.Flags(), unusedByGenerator...)
 	return c
 }

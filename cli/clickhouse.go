@@ -63,6 +63,7 @@ starts it in parallel); a wrong password or DSN stops it at once.`,
 		},
 	}
 	kf.register(apply.Flags())
+	hide(apply.Flags(), "raw-topic", "state-topic", "replays-topic")
 	apply.Flags().StringVar(&dsn, "clickhouse-dsn", defaultDSN, "ClickHouse native DSN (the password in it is never printed)")
 	apply.Flags().StringVar(&database, "database", clickhouse.DefaultDatabase, "database for the tables and views")
 	apply.Flags().StringVar(&group, "consumer-group", clickhouse.DefaultParams().ConsumerGroup, "prefix of the Kafka engine consumer groups")
@@ -161,6 +162,7 @@ func newVerifyCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dsn, "clickhouse-dsn", defaultDSN, "ClickHouse native DSN (the password in it is never printed)")
 	cmd.Flags().StringVar(&database, "database", clickhouse.DefaultDatabase, "database holding the streamlab tables")
 	cf.register(cmd.Flags(), "Kafka or ClickHouse")
+	hide(cmd.Flags(), "raw-topic", "dlq-topic", "alerts-topic", "state-topic", "replays-topic")
 	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "time limit of reading Kafka and comparing, once ClickHouse answers")
 	return cmd
 }

@@ -75,6 +75,7 @@ offsets, as streamlab_consumer_group_lag_messages and _seconds.`,
 	}
 	fs := cmd.Flags()
 	kf.register(fs)
+	hide(fs, "state-topic", "replays-topic")
 	cf.register(fs, "Kafka")
 	fs.StringVar(&cfg.WebhookURL, "discord-webhook-url", "", "Discord webhook URL (secret); empty = dry run, alerts to the log only")
 	fs.StringVar(&cfg.DiscordAPIBase, "discord-api-base", "", "send Discord calls to this base URL instead (a local stand-in)")

@@ -46,8 +46,10 @@ func (f *dlqFlags) config(now time.Time) (dlq.Source, dlq.Filter, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	if f.connectTimeout < 0 {
-		errs = append(errs, fmt.Errorf("%s %s: must not be negative", flagRef("connect-timeout"), f.connectTimeout))
+	// dlq.Source reads a zero ConnectTimeout as its default (3m), so 0 is
+	// refused here rather than silently waiting 3 minutes.
+	if f.connectTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("%s %s: must be positive", flagRef("connect-timeout"), f.connectTimeout))
 	}
 	for _, r := range f.reasons {
 		if !slices.Contains(event.Reasons(), event.Reason(r)) {
@@ -123,6 +125,7 @@ own headers in base64 (null as JSON null).`,
 		},
 	}
 	f.register(cmd.Flags(), 100, "show at most this many, the newest (0 = all)")
+	hide(cmd.Flags(), "raw-topic", "agg-topic", "alerts-topic", "state-topic")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "table or json (one object per line)")
 	return cmd
 }
@@ -147,6 +150,7 @@ func newDLQStatsCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd.Flags(), 0, "count at most this many, the oldest (0 = all)")
+	hide(cmd.Flags(), "raw-topic", "agg-topic", "alerts-topic", "state-topic")
 	return cmd
 }
 
@@ -209,7 +213,9 @@ and reports how many healed and how many came back, by reason.`,
 			}
 			cfg := dlq.ReplayConfig{Source: src, Filter: filter, MaxReplays: maxReplays, Rate: rate, DryRun: dry,
 				Force: force, Group: group, Wait: wait}
-			if !quiet {
+			// A progress bar redraws one line with \r: in a log file or a
+			// pipe that is noise, so only a terminal gets it.
+			if !quiet && isTerminal(cmd.ErrOrStderr()) {
 				cfg.Progress = cmd.ErrOrStderr()
 			}
 			rep, err := dlq.Replay(cmd.Context(), cfg)
@@ -225,9 +231,10 @@ and reports how many healed and how many came back, by reason.`,
 		},
 	}
 	f.register(cmd.Flags(), 0, "replay at most this many, the oldest first (0 = all)")
+	hide(cmd.Flags(), "agg-topic", "alerts-topic")
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "show what would be replayed, by reason, partition and window, and what is past the replay horizon; write nothing")
 	cmd.Flags().BoolVar(&force, "force", false, "replay also what the ledger marks as already replayed")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar (there is none when stderr is not a terminal)")
 	cmd.Flags().Float64Var(&rate, "rate", 0, "messages per second (0 = as fast as possible)")
 	cmd.Flags().IntVar(&maxReplays, "max-replays", 3, "skip dead letters that already failed this many replays")
 	cmd.Flags().StringVar(&group, "group", dlq.DefaultGroup, "the processor's consumer group: its checkpoints give the replay horizon, its committed offsets tell --wait how far it got")

@@ -64,6 +64,7 @@ seed and settings always give the same bytes.`,
 	}
 	wf.register(cmd.Flags())
 	gf.register(cmd.Flags(), gen.DefaultStart.Format("2006-01-02T15:04:05Z07:00"))
+	hide(cmd.Flags(), unusedByGenerator...)
 	cmd.Flags().Int64VarP(&count, "count", "n", 10000, "number of messages")
 	cmd.Flags().StringVarP(&out, "output", "o", "-", "output file (- for stdout)")
 	return cmd

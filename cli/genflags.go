@@ -14,7 +14,8 @@ var genFields = fieldFlags{
 	"Disorder": "disorder-ratio", "AllowedLate": "allowed-late-ratio", "TooLate": "too-late-ratio",
 	"Duplicate": "duplicate-ratio", "Malformed": "malformed-ratio", "Oversized": "oversized-ratio",
 	"Future": "future-ratio", "Window": "window", "OutOfOrderness": "out-of-orderness",
-	"AllowedLateness": "allowed-lateness", "MaxEventBytes": "max-event-bytes",
+	"AllowedLateness": "allowed-lateness", "MaxEventBytes": "max-event-bytes", "MaxFuture": "max-future",
+	"Skewed": "skewed-ratio",
 }
 
 // genFlags configure the synthetic event generator (gen and producer).

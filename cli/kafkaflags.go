@@ -29,6 +29,38 @@ func (k *kafkaFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&k.topics.State, "state-topic", d.State, "processor checkpoint topic (compacted)")
 }
 
+// hide keeps flags that a command accepts but does not use out of its
+// --help, which should list only settings that change what the command
+// does. They still parse: scripts and tests hand one topic set and one
+// window set to every role.
+func hide(fs *pflag.FlagSet, names ...string) {
+	for _, n := range names {
+		if err := fs.MarkHidden(n); err != nil {
+			panic(err) // a flag name that was never registered
+		}
+	}
+}
+
+// Flags the event generator does not read (gen, producer, chaos).
+var unusedByGenerator = []string{"replay-retention", "coalesce-offsets"}
+
+// topicArgs repeats the topic flags whose value is not the default, so that
+// a command suggested in a fix acts on the same topics as this one.
+func (k *kafkaFlags) topicArgs() string {
+	d := topic.Defaults()
+	var out string
+	for _, t := range []struct{ flag, v, def string }{
+		{"raw-topic", k.topics.Raw, d.Raw}, {"dlq-topic", k.topics.DLQ, d.DLQ}, {"agg-topic", k.topics.Agg, d.Agg},
+		{"alerts-topic", k.topics.Alerts, d.Alerts}, {"replays-topic", k.topics.Replays, d.Replays},
+		{"state-topic", k.topics.State, d.State},
+	} {
+		if t.v != t.def {
+			out += " --" + t.flag + " " + t.v
+		}
+	}
+	return out
+}
+
 // brokerList parses --brokers; a bad list is a usage error.
 func (k *kafkaFlags) brokerList() ([]string, error) {
 	b, err := kafkaio.ParseBrokers(k.brokers)
@@ -53,10 +85,15 @@ type connectFlags struct {
 }
 
 // register adds --connect-timeout; server names what the role waits for
-// ("Kafka", "ClickHouse").
+// ("Kafka", "ClickHouse", "Kafka or ClickHouse").
 func (c *connectFlags) register(fs *pflag.FlagSet, server string) {
+	why := map[string]string{
+		"Kafka":               "broker down, no leader, coordinator loading",
+		"ClickHouse":          "server not accepting connections yet",
+		"Kafka or ClickHouse": "broker down, no leader, ClickHouse not accepting connections yet",
+	}[server]
 	fs.DurationVar(&c.timeout, "connect-timeout", retry.DefaultPolicy().Timeout,
-		fmt.Sprintf("how long to keep retrying while %s is not reachable yet (broker down, no leader, coordinator loading); 0 = until stopped", server))
+		fmt.Sprintf("how long to keep retrying while %s is not reachable yet (%s); 0 = until stopped", server, why))
 }
 
 // policy is the retry policy for the role; a negative timeout is a usage

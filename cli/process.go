@@ -43,7 +43,7 @@ letter, then a summary on stderr. "-" means stdin/stdout.`,
 			var at time.Time
 			if now != "" {
 				if at, err = time.Parse(time.RFC3339Nano, now); err != nil {
-					return fmt.Errorf("%s %q: want an RFC 3339 time such as 2026-01-01T12:00:00Z", flagRef("now"), now)
+					return usagef("%s %q: want an RFC 3339 time such as 2026-01-01T12:00:00Z", flagRef("now"), now)
 				}
 			}
 			if err := checkPaths(input, aggOut, dlqOut); err != nil {
@@ -165,5 +165,5 @@ func printSummary(w io.Writer, s *offline.Summary) {
 	if len(reasons) > 0 {
 		fmt.Fprintf(w, "dead letters by reason: %s\n", strings.Join(reasons, ", "))
 	}
-	fmt.Fprintf(w, "elapsed %s  %.0f events/s\n", s.Elapsed.Round(time.Millisecond), rate)
+	fmt.Fprintf(w, "elapsed %s  %.0f lines/s\n", s.Elapsed.Round(time.Millisecond), rate)
 }

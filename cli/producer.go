@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/streamlab/streamlab/internal/metrics"
-	"github.com/streamlab/streamlab/internal/topic"
 	"github.com/streamlab/streamlab/producer"
 )
 
@@ -72,6 +71,8 @@ when the topic's retention would delete the records as they are written (an old
 	cf.register(cmd.Flags(), "Kafka")
 	wf.register(cmd.Flags())
 	gf.register(cmd.Flags(), "now")
+	hide(cmd.Flags(), "dlq-topic", "agg-topic", "alerts-topic", "state-topic", "replays-topic")
+	hide(cmd.Flags(), unusedByGenerator...)
 	cmd.Flags().Float64Var(&rate, "rate", 200, "messages per second (0 = as fast as possible)")
 	cmd.Flags().Int64Var(&count, "count", 0, "stop after this many messages (0 = no limit)")
 	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (0 = no limit)")
@@ -86,10 +87,8 @@ func producerFix(err error, kf *kafkaFlags) error {
 	if !errors.As(err, &re) {
 		return err
 	}
-	raw := ""
-	if kf.topics.Raw != topic.Defaults().Raw {
-		raw = " --raw-topic " + kf.topics.Raw
-	}
+	// Every topic flag given, not only the raw topic's: topics create acts on
+	// the whole layout and would otherwise create the default-named topics.
 	return fmt.Errorf("%w\nfix: give the topics a longer retention: streamlab topics create --brokers %s%s --retention %dh --update-configs; or start the event clock later (--start now)",
-		err, kf.brokers, raw, int(re.Enough().Hours()))
+		err, kf.brokers, kf.topicArgs(), int(re.Enough().Hours()))
 }

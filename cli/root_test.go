@@ -30,7 +30,10 @@ func TestExitCodes(t *testing.T) {
 		{args: []string{"gen", "extra"}, code: 2, say: `unknown command "extra"`},
 		{args: []string{"gen", "--count", "-1"}, code: 2, say: "--count (STREAMLAB_COUNT) -1: must not be negative"},
 		{args: []string{"process", "--window", "0s"}, code: 2, say: "--window (STREAMLAB_WINDOW) 0s: must be positive"},
-		{args: []string{"gen", "--users", "0"}, code: 2, say: "users must be in"},
+		{args: []string{"gen", "--users", "0"}, code: 2, say: "--users (STREAMLAB_USERS) must be in"},
+		{args: []string{"gen", "--malformed-ratio", "2"}, code: 2, say: "--malformed-ratio (STREAMLAB_MALFORMED_RATIO) must be in [0, 1]"},
+		{args: []string{"producer", "--window", "0s"}, code: 2, say: "--window (STREAMLAB_WINDOW) must be a whole number of milliseconds"},
+		{args: []string{"process", "--now", "yesterday"}, code: 2, say: "--now (STREAMLAB_NOW)"},
 		{args: []string{"gen", "--start", "yesterday"}, code: 2, say: "--start (STREAMLAB_START)"},
 		{args: []string{"gen", "--count", "1"}, env: map[string]string{"STREAMLAB_COUNT": "abc"}, code: 0}, // the flag wins
 		{args: []string{"gen"}, env: map[string]string{"STREAMLAB_COUNT": "abc"}, code: 2, say: `STREAMLAB_COUNT="abc"`},

@@ -101,7 +101,7 @@ func (p *proc) restored(t *testing.T, partitions int) {
 	t.Helper()
 	eventually(t, p.name+" restored its partitions", 2*time.Minute, func() (bool, string) {
 		b, _ := os.ReadFile(p.log)
-		n := strings.Count(string(b), "partition restored")
+		n := strings.Count(string(b), "partition restored") + strings.Count(string(b), "partition started")
 		return n >= partitions, fmt.Sprintf("%d partitions restored\n%s", n, p.tail())
 	})
 }

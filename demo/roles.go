@@ -63,9 +63,11 @@ func (s *service) stop() error {
 }
 
 func (r *run) startProcessor(ctx context.Context) (*service, error) {
-	proc, err := processor.New(processor.Config{Brokers: r.brokers, Topics: r.topics, Group: processorGroup,
-		Window: r.cfg.Window, Limits: r.cfg.Limits, CheckpointInterval: time.Second, FlushOnShutdown: true,
-		SessionTimeout: 6 * time.Second, Metrics: processor.NewMetrics(r.reg)})
+	pcfg := processor.DefaultConfig()
+	pcfg.Brokers, pcfg.Topics, pcfg.Group, pcfg.Window, pcfg.Limits = r.brokers, r.topics, processorGroup, r.cfg.Window, r.cfg.Limits
+	pcfg.CheckpointInterval, pcfg.SessionTimeout, pcfg.Metrics = time.Second, 6*time.Second, processor.NewMetrics(r.reg)
+	pcfg.Logger = r.cfg.Logger.With("role", "processor")
+	proc, err := processor.New(pcfg)
 	if err != nil {
 		return nil, err
 	}

@@ -124,7 +124,7 @@ func TestRunWithoutBrokerShutsDownCleanly(t *testing.T) {
 	if n := strings.Count(out, "not available yet; retrying"); n != 1 {
 		t.Errorf("%d retry lines logged, want one (one per change of state):\n%s", n, out)
 	}
-	if !strings.Contains(out, "rule dlq_spike/<malformed|oversized|future_event>: dead letters of one kind") {
+	if !strings.Contains(out, "alert rules: dlq_spike/<malformed|oversized|future_event>: dead letters of one kind") {
 		t.Errorf("rules not logged readably at start:\n%s", out)
 	}
 	if strings.Contains(out, token) {

@@ -147,7 +147,7 @@ func newService(cfg Config) (*service, error) {
 func (s *service) logStart() {
 	s.log.Info("dispatcher starting", "config", s.cfg)
 	for _, line := range s.cfg.Rules.Describe() {
-		s.log.Info("rule " + line)
+		s.log.Info("alert rules: " + line)
 	}
 	if s.sender == nil {
 		s.log.Warn("no Discord webhook configured: alerts go to the log only (dry run)")

@@ -99,10 +99,21 @@ func (l *lagExporter) run(ctx context.Context, partitions int) {
 			return
 		case err != nil:
 			l.errors.Inc()
-			if err.Error() != failing {
-				l.log.Warn("cannot measure consumer-group lag; serving the last measurement", "group", l.group, "topic", l.topic, "error", err)
-				failing = err.Error()
+			// One line when measuring starts to fail; while it keeps failing
+			// (a broker restart alternates between refused connections and
+			// missing leaders) other errors go to the debug log only.
+			if failing == "" {
+				l.mu.Lock()
+				served := "serving the last measurement"
+				if l.last == nil {
+					served = "no lag exported until a measurement succeeds"
+				}
+				l.mu.Unlock()
+				l.log.Warn("cannot measure consumer-group lag; "+served, "group", l.group, "topic", l.topic, "error", err)
+			} else if err.Error() != failing {
+				l.log.Debug("consumer-group lag still not measurable", "group", l.group, "topic", l.topic, "error", err)
 			}
+			failing = err.Error()
 		case failing != "":
 			l.log.Info("measuring consumer-group lag again", "group", l.group, "topic", l.topic)
 			failing = ""

@@ -213,7 +213,7 @@ func lsEntries(t *testing.T) []Entry {
 	if cut, err := big.Truncate(700); err != nil || !cut {
 		t.Fatal(cut, err)
 	}
-	es[1].Error = "event_time 2026-01-01T09:00:00.000Z belongs to the window ending 2026-01-01T09:01:00.000Z, closed for good: watermark 2026-01-01T10:09:55.000Z is past the window end plus the allowed lateness of 2m0s"
+	es[1].Error = "event_time 2026-01-01T09:00:00.000Z belongs to the window ending 2026-01-01T09:01:00.000Z, closed to new events: watermark 2026-01-01T10:09:55.000Z is past the window end plus the allowed lateness of 2m0s"
 	return append(es, nul, big)
 }
 

@@ -2,7 +2,6 @@ package dlq
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -115,32 +114,31 @@ func ReadHorizon(ctx context.Context, src Source, group string, rawPartitions in
 }
 
 func (h *Horizon) restore(ps *PartitionState, m *kafka.Message, raw string, p int32) {
-	want := checkpoint.Key(h.Group, raw, p)
-	switch {
-	case m == nil:
+	if m == nil {
 		ps.Unknown = "no checkpoint yet"
 		return
-	case string(m.Key) != want:
-		ps.Unknown = fmt.Sprintf("the newest checkpoint on the state topic is %q, not %q", m.Key, want)
+	}
+	// The newest record of a state partition is a checkpoint record (the
+	// processor writes it last in every checkpoint); it holds the engine's
+	// settings and watermark (checkpoint.Checkpoint.Engine).
+	want := checkpoint.Key(h.Group, raw, p)
+	k, ok := checkpoint.ParseKey(string(m.Key))
+	if !ok || k.Kind != checkpoint.KindCheckpoint || k.Prefix() != want {
+		of := string(m.Key)
+		if ok {
+			of = k.Prefix()
+		}
+		ps.Unknown = fmt.Sprintf("the newest checkpoint on the state topic is %q, not %q", of, want)
 		return
 	}
-	cp, err := checkpoint.Decode(m.Value)
+	cp, err := checkpoint.DecodeCheckpoint(m.Value)
 	if err != nil {
 		ps.Unknown = err.Error()
 		return
 	}
-	// The snapshot carries the settings it was built with; Restore checks
-	// them, so read them first.
-	var probe struct {
-		Config window.Config `json:"config"`
-	}
-	if err := json.Unmarshal(cp.Engine, &probe); err != nil {
+	eng, err := window.RestoreMeta(cp.Engine)
+	if err != nil {
 		ps.Unknown = fmt.Sprintf("checkpoint of partition %d: %v", p, err)
-		return
-	}
-	eng, err := window.Restore(probe.Config, p, cp.Engine)
-	if err != nil {
-		ps.Unknown = err.Error()
 		return
 	}
 	ps.Engine, ps.WrittenAt = eng, cp.WrittenAt

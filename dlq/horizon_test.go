@@ -32,15 +32,10 @@ func checkpointAt(t *testing.T, g string, p int32, eventTime time.Time) *kafka.M
 	if o := part.Process(&m, func(*aggregate.View) {}, func(l *deadletter.Letter) { t.Fatalf("dead letter: %s", l.Error) }); o != pipeline.Counted {
 		t.Fatalf("outcome %s", o)
 	}
-	snap, err := part.Engine.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := checkpoint.Encode(&checkpoint.Checkpoint{Version: checkpoint.Version, Group: g, Topic: raw, Partition: p, NextOffset: 1, WrittenAt: t0, Engine: snap})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &kafka.Message{Key: []byte(checkpoint.Key(g, raw, p)), Value: b}
+	inc := checkpoint.Incarnation{Epoch: 1, Generation: 1}
+	b := checkpoint.EncodeCheckpoint(nil, &checkpoint.Checkpoint{Incarnation: inc, Seq: 1, NextOffset: 1, WrittenAt: t0, Engine: part.Engine.AppendMeta(nil)})
+	key := checkpoint.RecordKey{Group: g, Topic: raw, Partition: p, Incarnation: inc, Kind: checkpoint.KindCheckpoint}
+	return &kafka.Message{Key: []byte(key.String()), Value: b}
 }
 
 // testHorizon: partition 0's watermark is 11:00 − 5 s, partition 1 has

@@ -162,7 +162,9 @@ func (r *ReplayReport) renderBreakdown(w io.Writer) error {
 	}
 	legend := "\nWITHIN: the window is still kept for replays (it may pass the horizon before the replay is processed);\n" +
 		"PAST: the window ended before the partition's watermark minus the allowed lateness and the replay retention: replayed, the event comes back as late_event;\n" +
-		"UNKNOWN: no usable checkpoint of the partition. Letters without an event time (bytes that did not parse) fail again unless the processor's limits changed.\n"
+		"UNKNOWN: no usable checkpoint of the partition.\n" +
+		"Letters without an event time count in LETTERS only. The horizon decides only lateness: a letter whose bytes broke a rule\n" +
+		"(invalid_json, unsupported_schema, schema_violation) fails again with the same reason, an oversized one unless --max-event-bytes was raised.\n"
 	if c := h.Config; c != nil {
 		legend = fmt.Sprintf("\nwindow %s, allowed lateness %s, replay retention %s (from the checkpoints)",
 			ms(c.SizeMs), ms(c.AllowedLatenessMs), ms(c.ReplayRetentionMs)) + legend

@@ -14,7 +14,7 @@ import (
 	"github.com/streamlab/streamlab/internal/oracle"
 )
 
-var movedRE = regexp.MustCompile(`msg="partition restored" partition=\d+ next_offset=\d+ from_checkpoint=true`)
+var movedRE = regexp.MustCompile(`msg="partition restored" partition=\d+ next_offset=\d+`)
 
 var assignedRE = regexp.MustCompile(`msg="partitions assigned" generation=\d+ partitions="?\[([0-9 ]*)\]"?`)
 

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -71,9 +72,10 @@ func TestThroughput(t *testing.T) {
 		prodRate = m[3]
 	}
 
-	// Processing from scratch with the production defaults (checkpoint
-	// every 2 s or 20000 messages). Done means every partition's end offset
-	// is committed, which happens right after the checkpoint covering it.
+	// Processing from scratch with the production defaults (a checkpoint
+	// per partition every 5 s of input, writing the windows that changed).
+	// Done means every partition's end offset is committed, which happens
+	// right after the checkpoint covering it.
 	group := uniqueName(t, "group")
 	args := append([]string{"processor", "--brokers", b, "--group", group, "--metrics-addr", "", "--session-timeout", "6s"}, ts.flags()...)
 	t1 := time.Now()
@@ -111,6 +113,16 @@ func TestThroughput(t *testing.T) {
 	if broker == 0 {
 		sb.WriteString("broker CPU not measured (set KAFKA_DIR to the broker's directory)\n")
 	}
+	var checkpoints, stateBytes int
+	for _, msgs := range readTopic(t, ctx, b, ts.State, partitions) {
+		for _, m := range msgs {
+			stateBytes += len(m.Key) + len(m.Value)
+			if bytes.HasSuffix(m.Key, []byte("|c")) {
+				checkpoints++
+			}
+		}
+	}
+	fmt.Fprintf(&sb, "state topic: %d checkpoints, %d bytes written (%d per checkpoint)\n", checkpoints, stateBytes, stateBytes/max(checkpoints, 1))
 	t.Log(sb.String())
 }
 

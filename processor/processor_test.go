@@ -13,7 +13,6 @@ import (
 
 	"github.com/streamlab/streamlab/internal/aggregate"
 	"github.com/streamlab/streamlab/internal/deadletter"
-	"github.com/streamlab/streamlab/internal/event"
 	"github.com/streamlab/streamlab/internal/gen"
 	"github.com/streamlab/streamlab/internal/kafkaio"
 	"github.com/streamlab/streamlab/internal/kafkatest"
@@ -54,9 +53,11 @@ func produce(t *testing.T, brokers []string, topic string, seed uint64, n int64)
 // total (across restarts, per the shared metrics), then stops it.
 func runProcessor(t *testing.T, brokers []string, topics topic.Names, m *processor.Metrics, flush bool, stopAfter func() bool) {
 	t.Helper()
-	p, err := processor.New(processor.Config{Brokers: brokers, Topics: topics, Group: "g", Window: window.DefaultConfig(),
-		Limits: event.DefaultLimits(), CheckpointInterval: 100 * time.Millisecond, CheckpointEvery: 500, MaxBatch: 300,
-		FlushOnShutdown: flush, SessionTimeout: 6 * time.Second, Metrics: m})
+	cfg := processor.DefaultConfig()
+	cfg.Brokers, cfg.Topics, cfg.Group, cfg.Metrics = brokers, topics, "g", m
+	cfg.CheckpointInterval, cfg.CheckpointEvery, cfg.MaxBatch = 100*time.Millisecond, 500, 300
+	cfg.FlushOnShutdown, cfg.SessionTimeout = flush, 6*time.Second
+	p, err := processor.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,20 +131,30 @@ func readResult(t *testing.T, brokers []string, topics topic.Names) result {
 	return r
 }
 
+// runOracle runs the oracle over raw partition p as the broker stored it,
+// the records keep accepts (nil: all); it returns the result and how many
+// records it read.
+func runOracle(t *testing.T, brokers []string, raw string, p int, cfg oracle.Config, keep func(kafka.Message) bool) (oracle.Result, int) {
+	t.Helper()
+	var msgs []oracle.Message
+	if err := kafkaio.ReadPartitionToEnd(context.Background(), brokers, raw, p, func(m kafka.Message) error {
+		if keep == nil || keep(m) {
+			msgs = append(msgs, oracle.Message{Offset: m.Offset, Value: m.Value, TimestampMs: m.Time.UnixMilli()})
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return oracle.Run(cfg, int32(p), msgs), len(msgs)
+}
+
 func expected(t *testing.T, brokers []string, topics topic.Names, partitions int) (result, int64) {
 	t.Helper()
 	exp := result{final: map[string][]byte{}, dlq: map[string]string{}}
 	var total int64
 	for p := 0; p < partitions; p++ {
-		var msgs []oracle.Message
-		if err := kafkaio.ReadPartitionToEnd(context.Background(), brokers, topics.Raw, p, func(m kafka.Message) error {
-			msgs = append(msgs, oracle.Message{Offset: m.Offset, Value: m.Value, TimestampMs: m.Time.UnixMilli()})
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		total += int64(len(msgs))
-		res := oracle.Run(oracle.DefaultConfig(), int32(p), msgs)
+		res, n := runOracle(t, brokers, topics.Raw, p, oracle.DefaultConfig(), nil)
+		total += int64(n)
 		for ws, b := range res.Final {
 			exp.final[fmt.Sprintf("%s/%d", ws, p)] = b
 		}
@@ -244,14 +255,23 @@ func restores(m *processor.Metrics) float64 {
 }
 
 func caughtUp(t *testing.T, brokers []string, topics topic.Names) bool {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
-	resp, err := client.OffsetFetch(context.Background(), &kafka.OffsetFetchRequest{GroupID: "g", Topics: map[string][]int{topics.Raw: {0, 1, 2}}})
+	return caughtUpGroup(brokers, topics, "g", 3)
+}
+
+// caughtUpGroup reports whether group has committed the end offset of every
+// raw partition: it commits only after the checkpoint covering them.
+func caughtUpGroup(brokers []string, topics topic.Names, group string, partitions int) bool {
+	ctx := context.Background()
+	end, err := kafkaio.EndOffsets(ctx, brokers, topics.Raw, partitions)
 	if err != nil {
 		return false
 	}
-	for _, po := range resp.Topics[topics.Raw] {
-		_, last, err := kafkaio.Offsets(context.Background(), brokers, topics.Raw, po.Partition)
-		if err != nil || po.CommittedOffset < last {
+	got, err := kafkaio.CommittedOffsets(ctx, brokers, group, topics.Raw, partitions)
+	if err != nil {
+		return false
+	}
+	for p, e := range end {
+		if got[p] < e {
 			return false
 		}
 	}
@@ -292,8 +312,10 @@ func TestOtherWindowSettingsFailFast(t *testing.T) {
 	runProcessor(t, brokers, topics, m, true, func() bool { return handled(m) >= 500 })
 	cfg := window.DefaultConfig()
 	cfg.SizeMs = 30_000
-	p, err := processor.New(processor.Config{Brokers: brokers, Topics: topics, Group: "g", Window: cfg, Limits: event.DefaultLimits(),
-		SessionTimeout: 6 * time.Second, Metrics: processor.NewMetrics(prometheus.NewRegistry())})
+	pcfg := processor.DefaultConfig()
+	pcfg.Brokers, pcfg.Topics, pcfg.Group, pcfg.Window = brokers, topics, "g", cfg
+	pcfg.SessionTimeout, pcfg.Metrics = 6*time.Second, processor.NewMetrics(prometheus.NewRegistry())
+	p, err := processor.New(pcfg)
 	if err != nil {
 		t.Fatal(err)
 	}

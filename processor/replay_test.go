@@ -11,7 +11,6 @@ import (
 
 	"github.com/streamlab/streamlab/dlq"
 	"github.com/streamlab/streamlab/internal/deadletter"
-	"github.com/streamlab/streamlab/internal/kafkaio"
 	"github.com/streamlab/streamlab/internal/oracle"
 	"github.com/streamlab/streamlab/internal/topic"
 	"github.com/streamlab/streamlab/processor"
@@ -44,19 +43,15 @@ func groundTruth(t *testing.T, brokers []string, topics topic.Names, partitions 
 	cfg.AllowedLatenessMs = 1 << 50
 	out := map[string]string{}
 	for p := 0; p < partitions; p++ {
-		var msgs []oracle.Message
-		if err := kafkaio.ReadPartitionToEnd(context.Background(), brokers, topics.Raw, p, func(m kafka.Message) error {
+		res, _ := runOracle(t, brokers, topics.Raw, p, cfg, func(m kafka.Message) bool {
 			for _, h := range m.Headers {
 				if h.Key == deadletter.HeaderReplayOf {
-					return nil
+					return false
 				}
 			}
-			msgs = append(msgs, oracle.Message{Offset: m.Offset, Value: m.Value, TimestampMs: m.Time.UnixMilli()})
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		for ws, b := range oracle.Run(cfg, int32(p), msgs).Final {
+			return true
+		})
+		for ws, b := range res.Final {
 			out[fmt.Sprintf("%s/%d", ws, p)] = projected(t, b)
 		}
 	}

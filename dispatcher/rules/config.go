@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -152,14 +153,14 @@ func fieldErr(bad bool, field, format string, args ...any) []error {
 func (c Config) Describe() []string {
 	pct := func(f float64) string { return trimFloat(100*f) + " %" }
 	return []string{
-		fmt.Sprintf("dlq_spike/<malformed|oversized|future_event>: dead letters of one kind (malformed = invalid_json + unsupported_schema + schema_violation; replays and redeliveries not counted) in a %s bucket of dlq.failed_at, as a share of the input processed in it: fires above %d dead letters and %s× the median share of the last %d buckets with traffic; judged after %d such buckets",
-			short(c.DLQBucket), c.DLQSpikeFloor, trimFloat(c.DLQSpikeMultiple), c.BaselineWindows, c.WarmupBuckets),
-		fmt.Sprintf("late_surge/all: late_event dead letters (events past the allowed lateness, lost until replayed) in a %s bucket, as a share of the input: fires above %d and %s× the median share of the last %d buckets with traffic; judged after %d such buckets",
-			short(c.DLQBucket), c.LateFloor, trimFloat(c.LateMultiple), c.BaselineWindows, c.WarmupBuckets),
-		fmt.Sprintf("revenue_drop/<currency>: the newest settled window's revenue below min(median − %s × 1.4826 × MAD, median × %s) of up to %d trailing windows; judged with at least %d of them",
-			trimFloat(c.RevenueMADK), trimFloat(1-c.RevenueMinDrop), c.BaselineWindows, c.RevenueMinHistory),
-		fmt.Sprintf("revenue_zero/all: no revenue in the newest settled window with at least %d events, after sales in a trailing window; judged with at least %d trailing windows",
-			c.ZeroRevenueMinEvents, c.RevenueMinHistory),
+		fmt.Sprintf("dlq_spike/<malformed|oversized|future_event>: dead letters of one kind (malformed = invalid_json + unsupported_schema + schema_violation; replays and redeliveries not counted) in a %s bucket of dlq.failed_at, as a share of the input processed in it: fires above %d dead letters and %s× the median share of the last %s with traffic; judged after %s",
+			short(c.DLQBucket), c.DLQSpikeFloor, trimFloat(c.DLQSpikeMultiple), plural(c.BaselineWindows, "bucket"), plural(c.WarmupBuckets, "such bucket")),
+		fmt.Sprintf("late_surge/all: late_event dead letters (events past the allowed lateness, lost unless replayed within the replay retention) in a %s bucket, as a share of the input: fires above %d and %s× the median share of the last %s with traffic; judged after %s",
+			short(c.DLQBucket), c.LateFloor, trimFloat(c.LateMultiple), plural(c.BaselineWindows, "bucket"), plural(c.WarmupBuckets, "such bucket")),
+		fmt.Sprintf("revenue_drop/<currency>: the newest settled window's revenue below min(median − %s × 1.4826 × MAD, median × %s) of up to %s; judged with at least %d of them",
+			trimFloat(c.RevenueMADK), trimFloat(1-c.RevenueMinDrop), plural(c.BaselineWindows, "trailing window"), c.RevenueMinHistory),
+		fmt.Sprintf("revenue_zero/all: no revenue in the newest settled window with at least %d events, after sales in a trailing window; judged with at least %s",
+			c.ZeroRevenueMinEvents, plural(c.RevenueMinHistory, "trailing window")),
 		fmt.Sprintf("payment_failures/all: payment failures above %s of orders in the newest settled window with at least %d orders",
 			pct(c.PaymentFailureRatio), c.PaymentMinOrders),
 		fmt.Sprintf("pipeline_stall/all: the newest window_end has not advanced for %d window lengths, measured from the Kafka timestamp of its first record; judged once an aggregate exists",
@@ -167,6 +168,14 @@ func (c Config) Describe() []string {
 		fmt.Sprintf("windows settle %s after their first record; state rebuilt from the last %s of the topics at start",
 			settleText(c.SettleDelay), short(c.Lookback)),
 	}
+}
+
+// plural is "1 bucket", "2 buckets".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 func settleText(d time.Duration) string {

@@ -133,7 +133,7 @@ type Engine struct {
 	buckets map[int64]*bucket // by bucket start (Unix ms of failed_at)
 	seen    map[coord]int64   // dead letters counted, by source coordinates → bucket
 
-	replays, redelivered, rejectAgg int64
+	redelivered, rejectAgg int64
 }
 
 type window struct {
@@ -155,13 +155,6 @@ func New(cfg Config) (*Engine, error) {
 		seen:     map[coord]int64{},
 	}, nil
 }
-
-// Config returns the configuration.
-func (e *Engine) Config() Config { return e.cfg }
-
-// SkippedReplays counts dead letters not counted because they were
-// replays: an operator's deliberate act, not new trouble.
-func (e *Engine) SkippedReplays() int64 { return e.replays }
 
 // SkippedRedeliveries counts dead letters seen twice (a processor that
 // restarted from its checkpoint writes some again); each counts once.
@@ -222,8 +215,7 @@ func (e *Engine) ObserveDeadLetter(l *deadletter.Letter, written time.Time) {
 	// read its source partition: the input it processed.
 	b.mark(src, l.Offset)
 	if l.ReplayCount > 0 {
-		e.replays++
-		return
+		return // an operator's deliberate act, not new trouble
 	}
 	rule, dim := spikeOwner(l.Reason)
 	b.add(rule+"/"+dim, string(l.Reason))

@@ -294,6 +294,24 @@ func TestSpikeRules(t *testing.T) {
 	}
 }
 
+// A bucket in which nothing was processed (the producer stopped after a
+// burst) is judged healthy, and its texts say there was no input rather
+// than quoting a share of ~0 records.
+func TestSpikeVerdictOnABucketWithoutInput(t *testing.T) {
+	f := &feed{e: newEngine(t, DefaultConfig())}
+	f.minutes(0, 18, 12000, defaultMix)
+	f.minutes(18, 19, 12600, map[event.Reason]int64{event.InvalidJSON: 600})
+	// Nothing in minutes 19 and 20.
+	rs := f.e.Evaluate(t0.Add(20*time.Minute + 10*time.Second))
+	r, ok := find(rs, "dlq_spike/malformed")
+	if !ok || r.Firing {
+		t.Fatalf("malformed verdict %+v (found %v): want healthy", r, ok)
+	}
+	if r.ValueText != "0 dead letters, no input in the minute" || !strings.Contains(r.Summary, "UTC: no records processed.") {
+		t.Errorf("texts of an empty bucket: %q / %q", r.ValueText, r.Summary)
+	}
+}
+
 // A processor that restarts from its checkpoint writes some dead letters
 // again; each counts once.
 func TestRedeliveredDeadLettersCountOnce(t *testing.T) {

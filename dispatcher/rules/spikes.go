@@ -214,15 +214,22 @@ func (e *Engine) spikeResult(key string, floor int64, j judgement) Result {
 	switch {
 	case rule == LateSurge:
 		r.Title = "Late events dropped"
-		what = "late_event dead letters (events past the allowed lateness, missing from their windows until replayed with `streamlab dlq replay --reason late_event`)"
+		what = "late_event dead letters (events past the allowed lateness, missing from their windows; `streamlab dlq replay --reason late_event` heals those within the replay retention)"
 	case dim == DimensionMalformed:
 		r.Title = "Dead-letter spike: malformed input"
 		what = "malformed dead letters (" + breakdown(e.buckets[j.bucket], key) + ")"
 	default:
 		r.Title = "Dead-letter spike: " + dim
 	}
-	r.Summary = fmt.Sprintf("%d %s in the %s from %s UTC: %s of the ~%d records processed. Usual share %s (median of the last %d %s with traffic); alert above %s and %d.",
-		j.count, what, bucketName(size), clock(from), pct(j.share), j.input, pct(j.base), j.history, bucketNoun(size, j.history),
+	processed := fmt.Sprintf("%s of the ~%d records processed", pct(j.share), j.input)
+	if j.input == 0 {
+		// A bucket without input (the producer stopped, an outage): there
+		// is no share to speak of, only the absence of dead letters.
+		processed = "no records processed"
+		r.ValueText = fmt.Sprintf("%d dead letters, no input in the %s", j.count, bucketName(size))
+	}
+	r.Summary = fmt.Sprintf("%d %s in the %s from %s UTC: %s. Usual share %s (median of the last %d %s with traffic); alert above %s and %d.",
+		j.count, what, bucketName(size), clock(from), processed, pct(j.base), j.history, bucketNoun(size, j.history),
 		pct(j.threshold), floor)
 	return r
 }

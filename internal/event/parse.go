@@ -368,6 +368,10 @@ func unescape(raw []byte) []byte {
 	return []byte(s)
 }
 
+// ParseUUID reads a UUID in its 36-character form, in either case, as
+// event_id is read (the window state's encoding uses it too).
+func ParseUUID(b []byte) ([16]byte, bool) { return parseUUID(b) }
+
 func parseUUID(b []byte) ([16]byte, bool) {
 	var id [16]byte
 	if len(b) != 36 || b[8] != '-' || b[13] != '-' || b[18] != '-' || b[23] != '-' {

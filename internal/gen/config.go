@@ -109,36 +109,36 @@ func (c Config) Validate() error {
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
 	if c.Start.IsZero() {
-		add("start time is not set (use e.g. %s, or time.Now() for live traffic)", DefaultStart.Format(time.RFC3339))
+		add("Start is not set (use e.g. %s, or time.Now() for live traffic)", DefaultStart.Format(time.RFC3339))
 	} else if c.Start.Before(minStart) || !c.Start.Before(maxStart) {
-		add("start time %s is outside [%d, %d)", c.Start.UTC().Format(time.RFC3339), minStart.Year(), maxStart.Year())
+		add("Start %s is outside [%d, %d)", c.Start.UTC().Format(time.RFC3339), minStart.Year(), maxStart.Year())
 	}
 	if math.IsNaN(c.EventsPerSecond) || c.EventsPerSecond < minEventsPerSec || c.EventsPerSecond > maxEventsPerSec {
-		add("events per second must be in [%g, %g], got %g", minEventsPerSec, float64(maxEventsPerSec), c.EventsPerSecond)
+		add("EventsPerSecond must be in [%g, %g], got %g", minEventsPerSec, float64(maxEventsPerSec), c.EventsPerSecond)
 	}
 	if c.Users < 1 || c.Users > maxUsers {
-		add("users must be in [1, %d], got %d", maxUsers, c.Users)
+		add("Users must be in [1, %d], got %d", maxUsers, c.Users)
 	}
 	if c.Window <= 0 || c.Window > maxWindow || c.Window%time.Millisecond != 0 {
-		add("window must be a whole number of milliseconds in (0, %s], got %s", maxWindow, c.Window)
+		add("Window must be a whole number of milliseconds in (0, %s], got %s", maxWindow, c.Window)
 	}
 	if c.OutOfOrderness < 0 || c.OutOfOrderness > maxWindow {
-		add("out-of-orderness must be in [0, %s], got %s", maxWindow, c.OutOfOrderness)
+		add("OutOfOrderness must be in [0, %s], got %s", maxWindow, c.OutOfOrderness)
 	}
 	if c.AllowedLateness < 0 || c.AllowedLateness > maxLateness {
-		add("allowed lateness must be in [0, %s], got %s", maxLateness, c.AllowedLateness)
+		add("AllowedLateness must be in [0, %s], got %s", maxLateness, c.AllowedLateness)
 	}
 	if c.MaxFuture < 0 || c.MaxFuture > maxLateness {
-		add("max future must be in [0, %s], got %s", maxLateness, c.MaxFuture)
+		add("MaxFuture must be in [0, %s], got %s", maxLateness, c.MaxFuture)
 	}
 	if c.MaxEventBytes < minMaxEventBytes || c.MaxEventBytes > maxMaxEventBytes {
-		add("max event bytes must be in [%d, %d], got %d", minMaxEventBytes, maxMaxEventBytes, c.MaxEventBytes)
+		add("MaxEventBytes must be in [%d, %d], got %d", minMaxEventBytes, maxMaxEventBytes, c.MaxEventBytes)
 	}
 
 	sum := 0.0
 	for _, r := range c.ratios() {
 		if math.IsNaN(r.value) || r.value < 0 || r.value > 1 {
-			add("%s ratio must be in [0, 1], got %g", r.name, r.value)
+			add("%s must be in [0, 1], got %g", r.field, r.value)
 			continue
 		}
 		sum += r.value
@@ -146,7 +146,7 @@ func (c Config) Validate() error {
 	// A little slack so that ratios like 0.1+0.2+0.7 are not rejected for
 	// floating-point rounding.
 	if sum > 1+1e-9 {
-		add("chaos ratios sum to %g, which is more than 1", sum)
+		add("the chaos ratios (Duplicate, Malformed, Oversized, Future, TooLate, AllowedLate, Disorder, Skewed) sum to %g, which is more than 1", sum)
 	}
 
 	if len(errs) == 0 {
@@ -156,7 +156,7 @@ func (c Config) Validate() error {
 }
 
 type namedRatio struct {
-	name  string
+	field string // the Config field, as Validate names it
 	kind  Kind
 	value float64
 }
@@ -165,13 +165,13 @@ type namedRatio struct {
 // part of the deterministic output, so do not reorder.
 func (c Config) ratios() []namedRatio {
 	return []namedRatio{
-		{"duplicate", Duplicate, c.Duplicate},
-		{"malformed", Malformed, c.Malformed},
-		{"oversized", Oversized, c.Oversized},
-		{"future", Future, c.Future},
-		{"too-late", TooLate, c.TooLate},
-		{"allowed-late", AllowedLate, c.AllowedLate},
-		{"disorder", Disordered, c.Disorder},
-		{"skewed", Skewed, c.Skewed},
+		{"Duplicate", Duplicate, c.Duplicate},
+		{"Malformed", Malformed, c.Malformed},
+		{"Oversized", Oversized, c.Oversized},
+		{"Future", Future, c.Future},
+		{"TooLate", TooLate, c.TooLate},
+		{"AllowedLate", AllowedLate, c.AllowedLate},
+		{"Disorder", Disordered, c.Disorder},
+		{"Skewed", Skewed, c.Skewed},
 	}
 }

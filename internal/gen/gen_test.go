@@ -605,22 +605,22 @@ func TestConfigValidation(t *testing.T) {
 		mod  func(*gen.Config)
 		want string
 	}{
-		{"zero start", func(c *gen.Config) { c.Start = time.Time{} }, "start time is not set"},
-		{"start far future", func(c *gen.Config) { c.Start = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC) }, "start time"},
-		{"zero rate", func(c *gen.Config) { c.EventsPerSecond = 0 }, "events per second"},
-		{"NaN rate", func(c *gen.Config) { c.EventsPerSecond = math.NaN() }, "events per second"},
-		{"no users", func(c *gen.Config) { c.Users = 0 }, "users"},
-		{"zero window", func(c *gen.Config) { c.Window = 0 }, "window"},
-		{"huge window", func(c *gen.Config) { c.Window = 48 * time.Hour }, "window"},
-		{"huge lateness", func(c *gen.Config) { c.AllowedLateness = 30 * 24 * time.Hour }, "allowed lateness"},
-		{"tiny rate", func(c *gen.Config) { c.EventsPerSecond = 1e-6 }, "events per second"},
-		{"sub-ms window", func(c *gen.Config) { c.Window = time.Minute + time.Microsecond }, "window"},
-		{"negative ooo", func(c *gen.Config) { c.OutOfOrderness = -time.Second }, "out-of-orderness"},
-		{"negative lateness", func(c *gen.Config) { c.AllowedLateness = -time.Second }, "allowed lateness"},
-		{"tiny max bytes", func(c *gen.Config) { c.MaxEventBytes = 100 }, "max event bytes"},
-		{"negative ratio", func(c *gen.Config) { c.Malformed = -0.1 }, "malformed ratio"},
-		{"ratio above 1", func(c *gen.Config) { c.Future = 1.5 }, "future ratio"},
-		{"NaN ratio", func(c *gen.Config) { c.Disorder = math.NaN() }, "disorder ratio"},
+		{"zero start", func(c *gen.Config) { c.Start = time.Time{} }, "Start is not set"},
+		{"start far future", func(c *gen.Config) { c.Start = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC) }, "Start"},
+		{"zero rate", func(c *gen.Config) { c.EventsPerSecond = 0 }, "EventsPerSecond"},
+		{"NaN rate", func(c *gen.Config) { c.EventsPerSecond = math.NaN() }, "EventsPerSecond"},
+		{"no users", func(c *gen.Config) { c.Users = 0 }, "Users"},
+		{"zero window", func(c *gen.Config) { c.Window = 0 }, "Window"},
+		{"huge window", func(c *gen.Config) { c.Window = 48 * time.Hour }, "Window"},
+		{"huge lateness", func(c *gen.Config) { c.AllowedLateness = 30 * 24 * time.Hour }, "AllowedLateness"},
+		{"tiny rate", func(c *gen.Config) { c.EventsPerSecond = 1e-6 }, "EventsPerSecond"},
+		{"sub-ms window", func(c *gen.Config) { c.Window = time.Minute + time.Microsecond }, "Window"},
+		{"negative ooo", func(c *gen.Config) { c.OutOfOrderness = -time.Second }, "OutOfOrderness"},
+		{"negative lateness", func(c *gen.Config) { c.AllowedLateness = -time.Second }, "AllowedLateness"},
+		{"tiny max bytes", func(c *gen.Config) { c.MaxEventBytes = 100 }, "MaxEventBytes"},
+		{"negative ratio", func(c *gen.Config) { c.Malformed = -0.1 }, "Malformed must be in"},
+		{"ratio above 1", func(c *gen.Config) { c.Future = 1.5 }, "Future must be in"},
+		{"NaN ratio", func(c *gen.Config) { c.Disorder = math.NaN() }, "Disorder must be in"},
 		{"sum above 1", func(c *gen.Config) { c.Disorder, c.Duplicate = 0.6, 0.5 }, "sum to"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -638,7 +638,7 @@ func TestConfigValidation(t *testing.T) {
 	if err == nil {
 		t.Fatal("zero Config is valid")
 	}
-	for _, want := range []string{"start time", "events per second", "users", "window", "max event bytes"} {
+	for _, want := range []string{"Start", "EventsPerSecond", "Users", "Window", "MaxEventBytes"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("zero Config error does not mention %q: %v", want, err)
 		}

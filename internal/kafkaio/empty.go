@@ -29,7 +29,7 @@ func RestoreEmpty(ctx context.Context, brokers []string, msgs []kafka.Message) e
 	}
 	suspects := map[tp][]int{}
 	for i := range msgs {
-		if mayBeEmpty(&msgs[i]) {
+		if MayBeEmpty(&msgs[i]) {
 			k := tp{msgs[i].Topic, msgs[i].Partition}
 			suspects[k] = append(suspects[k], i)
 		}
@@ -47,7 +47,10 @@ func RestoreEmpty(ctx context.Context, brokers []string, msgs []kafka.Message) e
 	return nil
 }
 
-func mayBeEmpty(m *kafka.Message) bool {
+// MayBeEmpty reports whether a message read with a kafka-go Reader may
+// differ from its record: it has a nil key, value or header value, which
+// was a null or an empty byte string (RestoreEmpty tells them apart).
+func MayBeEmpty(m *kafka.Message) bool {
 	if m.Key == nil || m.Value == nil {
 		return true
 	}
@@ -66,7 +69,7 @@ func restorePartition(ctx context.Context, client *kafka.Client, topic string, p
 	offset := msgs[idx[0]].Offset
 	for next < len(idx) {
 		resp, err := client.Fetch(ctx, &kafka.FetchRequest{Topic: topic, Partition: partition, Offset: offset,
-			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: 500 * time.Millisecond})
+			MinBytes: 1, MaxBytes: 64 << 10, MaxWait: 500 * time.Millisecond}) // a broker returns at least the batch holding offset
 		if err == nil {
 			err = resp.Error
 		}
@@ -97,6 +100,9 @@ func restorePartition(ctx context.Context, client *kafka.Client, topic string, p
 			if next == len(idx) {
 				break
 			}
+		}
+		if next < len(idx) {
+			offset = max(offset, msgs[idx[next]].Offset) // skip to the next record wanted
 		}
 		if !read {
 			if offset >= resp.HighWatermark {

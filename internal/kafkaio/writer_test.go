@@ -44,7 +44,8 @@ func partitionIDs(n int) []int {
 
 // TestKeyBalancerIsJavas: every keyed writer puts a key where the Java
 // client (and librdkafka's murmur2_random, and kcat with it) does. Proven on
-// a real broker against the Java console producer and kcat by e2e
+// a real broker against the Java console producer by e2e
+// TestJavaClientPartitionsLikeOurWriters, and against kcat by
 // TestThirdPartyWritersReplay.
 func TestKeyBalancerIsJavas(t *testing.T) {
 	b := KeyBalancer()

@@ -130,13 +130,17 @@ func (p *Partition) lateRejection(replay bool) *event.Rejection {
 	cfg := p.Engine.Config()
 	end := cfg.WindowStart(p.ev.TimeMs) + cfg.SizeMs
 	wm, _ := p.Engine.Watermark()
-	limit := "the allowed lateness of " + ms(cfg.AllowedLatenessMs)
+	// An original late event is past the allowed lateness only: a replay
+	// may still heal it within the replay retention, so its window is closed
+	// to new events, not for good; a replay past the retention is.
+	closed, limit := "closed to new events", "the allowed lateness of "+ms(cfg.AllowedLatenessMs)
 	if replay {
+		closed = "closed for good"
 		limit += " and the replay retention of " + ms(cfg.ReplayRetentionMs)
 	}
 	return &event.Rejection{Reason: event.LateEvent, TimeMs: p.ev.TimeMs, HasTime: true,
 		Detail: "event_time " + event.FormatMillis(p.ev.TimeMs) + " belongs to the window ending " +
-			event.FormatMillis(end) + ", closed for good: watermark " + event.FormatMillis(wm) +
+			event.FormatMillis(end) + ", " + closed + ": watermark " + event.FormatMillis(wm) +
 			" is past the window end plus " + limit}
 }
 

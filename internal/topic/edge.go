@@ -28,7 +28,7 @@ func Edges(n Names) []Edge {
 			Writers: "processor", Readers: "dispatcher, ClickHouse, clickhouse verify"},
 		{Topic: n.Alerts, Key: "`rule/incident_id`", Codec: "dispatcher/incident (JSON)",
 			Writers: "dispatcher", Readers: "ClickHouse (Grafana annotations), dispatcher (state on restart)"},
-		{Topic: n.State, Key: "`group\\|topic\\|partition`", Codec: "internal/checkpoint",
+		{Topic: n.State, Key: "`group\\|topic\\|partition\\|incarnation\\|c` (checkpoint) or `…\\|w<start>` (window)", Codec: "internal/checkpoint",
 			Writers: "processor", Readers: "processor (restore), dlq replay (horizon)"},
 		{Topic: n.Replays, Key: "DLQ `topic/partition/offset`", Codec: "dlq (the time of the replay)",
 			Writers: "dlq replay", Readers: "dlq commands"},

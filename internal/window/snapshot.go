@@ -1,151 +1,280 @@
 package window
 
 import (
-	"bytes"
-	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/streamlab/streamlab/internal/event"
+	"github.com/streamlab/streamlab/internal/varbin"
 )
 
-// snapshotVersion changes whenever the layout below, or the rules that
-// produced the state, do. 4: the skew cap and coalescing ranges.
-const snapshotVersion = 4
+// The engine's state is encoded in two kinds of parts, so that a checkpoint
+// can write only what changed (the processor's state store keeps one record
+// per window and one for the rest):
+//
+//   - the meta: partition, settings, the watermark's maximum, the end of the
+//     current coalescing range (AppendMeta);
+//   - one part per window (AppendWindow), whose Version changes whenever
+//     the window does.
+//
+// Snapshot and Restore put the parts together for whole-state uses (tests,
+// the offline model of a crash). The encoding is binary: lengths and
+// numbers as varints, event ids as their 16 bytes, strings with the prefix
+// they share with the previous one left out, and session ids that are
+// canonical UUIDs as their 16 bytes.
 
-type snapshot struct {
-	Version   int    `json:"v"`
-	Partition int32  `json:"partition"`
-	Config    Config `json:"config"`
-	HasMax    bool   `json:"has_max"`
-	MaxTime   int64  `json:"max_time"`
-	// RangeEnd is where the current coalescing range ends: with the windows'
-	// dirty flags it is all a restore mid-range needs to publish the same
-	// changes, with the same revisions, as a run that never stopped.
-	RangeEnd int64        `json:"range_end"`
-	Windows  []snapWindow `json:"windows"`
-}
+// stateVersion changes whenever the encoding below, or the rules that
+// produced the state, do. 4 was the JSON snapshot with the skew cap and
+// coalescing ranges; 5 is this binary layout.
+const stateVersion = 5
 
-type snapWindow struct {
-	Start        int64            `json:"start"`
-	Fired        bool             `json:"fired"`
-	Dirty        bool             `json:"dirty"`
-	Revision     int64            `json:"revision"`
-	Events       int64            `json:"events"`
-	ByType       []int64          `json:"by_type"`
-	Users        []string         `json:"users"`
-	Sessions     map[string]uint8 `json:"sessions"`
-	IDs          []byte           `json:"ids"` // concatenated 16-byte event ids (base64 in JSON)
-	ProductViews map[string]int64 `json:"product_views"`
-	Revenue      map[string]int64 `json:"revenue"`
-	Refunded     map[string]int64 `json:"refunded"`
-	LateAccepted int64            `json:"late_accepted"`
-	Duplicates   int64            `json:"duplicates"`
-}
-
-// Snapshot serialises the complete state. Restore(Snapshot()) followed by
-// the rest of the input gives exactly the output of never stopping.
-func (e *Engine) Snapshot() ([]byte, error) {
-	s := snapshot{Version: snapshotVersion, Partition: e.partition, Config: e.cfg, HasMax: e.hasMax, MaxTime: e.maxTime, RangeEnd: e.rangeEnd}
-	starts := make([]int64, 0, len(e.windows))
-	for st := range e.windows {
-		starts = append(starts, st)
-	}
-	slices.Sort(starts)
-	for _, st := range starts {
-		w := e.windows[st]
-		sw := snapWindow{
-			Start: w.start, Fired: w.fired, Dirty: w.dirty, Revision: w.revision, Events: w.events,
-			ByType: w.byType[:], Sessions: make(map[string]uint8, len(w.sessionBits)), ProductViews: make(map[string]int64, len(w.products)),
-			Revenue: w.revenue.asMap(), Refunded: w.refunded.asMap(),
-			LateAccepted: w.lateAccepted, Duplicates: w.duplicates,
-			Users: make([]string, 0, len(w.users)), IDs: make([]byte, 0, 16*len(w.ids)),
-		}
-		for k, i := range w.sessionIdx {
-			sw.Sessions[k] = w.sessionBits[i]
-		}
-		for _, p := range w.products {
-			sw.ProductViews[p] = w.productViews(p)
-		}
-		for u := range w.users {
-			sw.Users = append(sw.Users, u)
-		}
-		slices.Sort(sw.Users)
-		ids := make([][16]byte, 0, len(w.ids))
-		for id := range w.ids {
-			ids = append(ids, id)
-		}
-		slices.SortFunc(ids, func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
-		for _, id := range ids {
-			sw.IDs = append(sw.IDs, id[:]...)
-		}
-		s.Windows = append(s.Windows, sw)
-	}
-	b, err := json.Marshal(&s)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot partition %d: %w", e.partition, err)
-	}
-	return b, nil
-}
-
-// ErrConfigMismatch means a snapshot was taken with other window settings.
+// ErrConfigMismatch means a saved state was built with other window
+// settings (or by another version of the engine).
 var ErrConfigMismatch = errors.New("window settings differ from the saved state")
 
-// Restore rebuilds an engine from Snapshot's bytes. It refuses a snapshot
-// taken with other window settings: continuing it would silently mix two
-// definitions of a window.
-func Restore(cfg Config, partition int32, b []byte) (*Engine, error) {
-	var s snapshot
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("restore partition %d: %w", partition, err)
+// Version identifies a window's state: any change to the window (an event,
+// a duplicate, a publication, the watermark passing it) changes it.
+type Version struct {
+	Events, Duplicates, Revision int64
+	Fired, Dirty                 bool
+}
+
+func (w *win) version() Version {
+	return Version{Events: w.events, Duplicates: w.duplicates, Revision: w.revision, Fired: w.fired, Dirty: w.dirty}
+}
+
+// Versions calls fn with the start and version of every window held, in no
+// particular order.
+func (e *Engine) Versions(fn func(start int64, v Version)) {
+	for start, w := range e.windows {
+		fn(start, w.version())
 	}
-	if s.Version != snapshotVersion {
-		// Continuing a state built under other rules would re-emit revisions
-		// with other contents than the ones already written.
-		return nil, fmt.Errorf("restore partition %d: %w: the state was written by another version of the engine (snapshot v%d, this one reads v%d); start over with a new --group and --state-topic",
-			partition, ErrConfigMismatch, s.Version, snapshotVersion)
+}
+
+// Meta is the engine's state outside its windows.
+type Meta struct {
+	Partition int32
+	Config    Config
+	HasMax    bool
+	MaxTime   int64 // the watermark is MaxTime − OutOfOrdernessMs
+	RangeEnd  int64 // first offset of the next coalescing range
+}
+
+// AppendMeta appends the engine's meta.
+func (e *Engine) AppendMeta(dst []byte) []byte {
+	dst = append(dst, stateVersion)
+	dst = binary.AppendVarint(dst, int64(e.partition))
+	c := e.cfg
+	for _, v := range []int64{c.SizeMs, c.OutOfOrdernessMs, c.AllowedLatenessMs, c.ReplayRetentionMs, c.CoalesceOffsets} {
+		dst = binary.AppendVarint(dst, v)
+	}
+	dst = varbin.AppendBool(dst, e.hasMax)
+	dst = binary.AppendVarint(dst, e.maxTime)
+	return binary.AppendVarint(dst, e.rangeEnd)
+}
+
+// ReadMeta decodes AppendMeta's bytes.
+func ReadMeta(b []byte) (Meta, error) {
+	d := varbin.NewReader(b)
+	var m Meta
+	if v := d.Byte(); d.Err() == nil && v != stateVersion {
+		return m, fmt.Errorf("%w: the state was written by another version of the engine (v%d, this one reads v%d)", ErrConfigMismatch, v, stateVersion)
+	}
+	m.Partition = int32(d.Varint())
+	m.Config = Config{SizeMs: d.Varint(), OutOfOrdernessMs: d.Varint(), AllowedLatenessMs: d.Varint(),
+		ReplayRetentionMs: d.Varint(), CoalesceOffsets: d.Varint()}
+	m.HasMax = d.Bool()
+	m.MaxTime = d.Varint()
+	m.RangeEnd = d.Varint()
+	if err := d.Done(); err != nil {
+		return m, fmt.Errorf("engine state: %w", err)
+	}
+	return m, nil
+}
+
+// AppendWindow appends the state of the window starting at start; false if
+// the engine holds no such window.
+func (e *Engine) AppendWindow(dst []byte, start int64) ([]byte, bool) {
+	w := e.windows[start]
+	if w == nil {
+		return dst, false
+	}
+	return w.appendTo(dst), true
+}
+
+func (w *win) appendTo(dst []byte) []byte {
+	dst = binary.AppendVarint(dst, w.start)
+	var flags byte
+	if w.fired {
+		flags |= 1
+	}
+	if w.dirty {
+		flags |= 2
+	}
+	dst = append(dst, flags)
+	for _, v := range []int64{w.revision, w.events, w.lateAccepted, w.duplicates} {
+		dst = binary.AppendUvarint(dst, uint64(v))
+	}
+	for _, v := range w.byType {
+		dst = binary.AppendUvarint(dst, uint64(v))
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(w.ids)))
+	for id := range w.ids {
+		dst = append(dst, id[:]...)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(w.users)))
+	prev := ""
+	for u := range w.users {
+		dst, prev = appendKey(dst, prev, u)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(w.sessionBits)))
+	prev = ""
+	for s, i := range w.sessionIdx {
+		dst, prev = appendKey(dst, prev, s)
+		dst = append(dst, w.sessionBits[i])
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(w.products)))
+	prev = ""
+	for _, p := range w.products {
+		dst, prev = appendKey(dst, prev, p)
+		dst = binary.AppendUvarint(dst, uint64(w.productViews(p)))
+	}
+	for _, ms := range []moneys{w.revenue, w.refunded} {
+		dst = binary.AppendUvarint(dst, uint64(len(ms)))
+		for _, m := range ms {
+			dst = append(dst, m.key...)
+			dst = binary.AppendVarint(dst, m.amount)
+		}
+	}
+	return dst
+}
+
+// Key forms (appendKey): a string stored as the length of the prefix it
+// shares with the previous key and the rest, or a canonical lowercase UUID
+// as its 16 bytes.
+const (
+	keyText = 0
+	keyUUID = 1
+)
+
+func appendKey(dst []byte, prev, k string) ([]byte, string) {
+	if id, ok := uuidBytes(k); ok {
+		return append(append(dst, keyUUID), id[:]...), prev
+	}
+	n := 0
+	for n < len(k) && n < len(prev) && k[n] == prev[n] {
+		n++
+	}
+	dst = append(dst, keyText)
+	dst = binary.AppendUvarint(dst, uint64(n))
+	dst = binary.AppendUvarint(dst, uint64(len(k)-n))
+	return append(dst, k[n:]...), k
+}
+
+// uuidBytes is a key's 16 bytes if it is a UUID in the canonical lowercase
+// form (the only one appendUUIDText gives back: upper case stays text, so
+// that decoding returns the very same string).
+func uuidBytes(s string) (id [16]byte, ok bool) {
+	if len(s) != 36 {
+		return id, false
+	}
+	if id, ok = event.ParseUUID([]byte(s)); !ok {
+		return id, false
+	}
+	var canonical [36]byte
+	return id, string(appendUUIDText(canonical[:0], id[:])) == s
+}
+
+const hexDigits = "0123456789abcdef"
+
+func appendUUIDText(dst, id []byte) []byte {
+	for i, x := range id {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst = append(dst, '-')
+		}
+		dst = append(dst, hexDigits[x>>4], hexDigits[x&15])
+	}
+	return dst
+}
+
+// readWindow decodes appendTo's bytes.
+func readWindow(b []byte) (*win, error) {
+	d := varbin.NewReader(b)
+	w := newWin(d.Varint())
+	flags := d.Byte()
+	w.fired, w.dirty = flags&1 != 0, flags&2 != 0
+	w.revision, w.events, w.lateAccepted, w.duplicates = d.Count(), d.Count(), d.Count(), d.Count()
+	for i := range w.byType {
+		w.byType[i] = d.Count()
+	}
+	n := d.Length(16)
+	for range n {
+		w.ids[[16]byte(d.Bytes(16))] = struct{}{}
+	}
+	var keys keyReader
+	n = d.Length(2)
+	for range n {
+		w.users[string(keys.next(d))] = struct{}{}
+	}
+	keys.reset()
+	n = d.Length(3)
+	for range n {
+		w.addSession(keys.next(d), d.Byte())
+	}
+	keys.reset()
+	n = d.Length(3)
+	for range n {
+		w.addProductViews(keys.next(d), d.Count())
+	}
+	for _, ms := range []*moneys{&w.revenue, &w.refunded} {
+		n = d.Length(4)
+		for range n {
+			cur := d.Bytes(3)
+			amount := d.Varint()
+			if d.Err() == nil {
+				ms.add([3]byte(cur), amount)
+			}
+		}
+	}
+	if err := d.Done(); err != nil {
+		return nil, fmt.Errorf("window state: %w", err)
+	}
+	if int64(len(w.ids)) > w.events {
+		return nil, fmt.Errorf("window state: %d event ids for %d events", len(w.ids), w.events)
+	}
+	return w, nil
+}
+
+// RestoreParts rebuilds an engine from its meta and the parts of its
+// windows. It refuses a state built with other window settings: continuing
+// it would silently mix two definitions of a window.
+func RestoreParts(cfg Config, partition int32, meta []byte, windows ...[]byte) (*Engine, error) {
+	m, err := ReadMeta(meta)
+	if err != nil {
+		return nil, fmt.Errorf("restore partition %d: %w; start over with a new --group and --state-topic", partition, err)
 	}
 	cfg = cfg.withDefaults()
-	if s.Config != cfg {
-		return nil, fmt.Errorf("restore partition %d: %w: the state was built with %+v, this processor has %+v; run with the same window settings, or start over with a new --group and --state-topic", partition, ErrConfigMismatch, s.Config, cfg)
+	if m.Config != cfg {
+		return nil, fmt.Errorf("restore partition %d: %w: the state was built with %+v, this processor has %+v; run with the same window settings, or start over with a new --group and --state-topic",
+			partition, ErrConfigMismatch, m.Config, cfg)
 	}
-	if s.Partition != partition {
-		return nil, fmt.Errorf("restore partition %d: snapshot belongs to partition %d", partition, s.Partition)
+	if m.Partition != partition {
+		return nil, fmt.Errorf("restore partition %d: the state belongs to partition %d", partition, m.Partition)
 	}
 	e, err := New(cfg, partition)
 	if err != nil {
 		return nil, err
 	}
-	e.hasMax, e.maxTime, e.rangeEnd = s.HasMax, s.MaxTime, s.RangeEnd
-	for _, sw := range s.Windows {
-		if len(sw.ByType) != int(event.NumTypes) {
-			return nil, fmt.Errorf("restore partition %d: window %d has %d type counters", partition, sw.Start, len(sw.ByType))
-		}
-		w := newWin(sw.Start)
-		w.fired, w.dirty, w.revision, w.events = sw.Fired, sw.Dirty, sw.Revision, sw.Events
-		copy(w.byType[:], sw.ByType)
-		w.lateAccepted, w.duplicates = sw.LateAccepted, sw.Duplicates
-		for _, u := range sw.Users {
-			w.users[u] = struct{}{}
-		}
-		for k, v := range sw.Sessions {
-			w.addSession([]byte(k), v)
-		}
-		if len(sw.IDs)%16 != 0 {
-			return nil, fmt.Errorf("restore partition %d: window %d: event ids are %d bytes, not a multiple of 16", partition, sw.Start, len(sw.IDs))
-		}
-		for i := 0; i < len(sw.IDs); i += 16 {
-			w.ids[[16]byte(sw.IDs[i:i+16])] = struct{}{}
-		}
-		for k, v := range sw.ProductViews {
-			w.addProductViews([]byte(k), v)
-		}
-		if err := fillCurrency(&w.revenue, sw.Revenue); err != nil {
+	e.hasMax, e.maxTime, e.rangeEnd = m.HasMax, m.MaxTime, m.RangeEnd
+	for _, b := range windows {
+		w, err := readWindow(b)
+		if err != nil {
 			return nil, fmt.Errorf("restore partition %d: %w", partition, err)
 		}
-		if err := fillCurrency(&w.refunded, sw.Refunded); err != nil {
-			return nil, fmt.Errorf("restore partition %d: %w", partition, err)
+		if e.windows[w.start] != nil {
+			return nil, fmt.Errorf("restore partition %d: window %d twice", partition, w.start)
 		}
 		e.windows[w.start] = w
 		if w.fired {
@@ -162,22 +291,80 @@ func Restore(cfg Config, partition int32, b []byte) (*Engine, error) {
 	return e, nil
 }
 
-func fillCurrency(dst *moneys, src map[string]int64) error {
-	for k, v := range src {
-		if len(k) != 3 {
-			return fmt.Errorf("bad currency %q", k)
-		}
-		dst.add([3]byte{k[0], k[1], k[2]}, v)
+// RestoreMeta is an engine with the meta's settings and watermark and no
+// windows: enough to say what is late (IsLate), as `dlq replay` does.
+func RestoreMeta(meta []byte) (*Engine, error) {
+	m, err := ReadMeta(meta)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	e, err := New(m.Config, m.Partition)
+	if err != nil {
+		return nil, err
+	}
+	e.hasMax, e.maxTime, e.rangeEnd = m.HasMax, m.MaxTime, m.RangeEnd
+	return e, nil
 }
 
-func (ms moneys) asMap() map[string]int64 {
-	m := make(map[string]int64, len(ms))
-	for _, x := range ms {
-		if x.amount != 0 {
-			m[x.key] = x.amount
-		}
+// Snapshot encodes the whole state: the meta and every window.
+// Restore(Snapshot()) followed by the rest of the input gives exactly the
+// output of never stopping.
+func (e *Engine) Snapshot() ([]byte, error) {
+	meta := e.AppendMeta(nil)
+	b := binary.AppendUvarint(nil, uint64(len(meta)))
+	b = append(b, meta...)
+	b = binary.AppendUvarint(b, uint64(len(e.windows)))
+	starts := make([]int64, 0, len(e.windows))
+	for st := range e.windows {
+		starts = append(starts, st)
 	}
-	return m
+	slices.Sort(starts)
+	var part []byte
+	for _, st := range starts {
+		part = e.windows[st].appendTo(part[:0])
+		b = binary.AppendUvarint(b, uint64(len(part)))
+		b = append(b, part...)
+	}
+	return b, nil
+}
+
+// Restore rebuilds an engine from Snapshot's bytes (see RestoreParts).
+func Restore(cfg Config, partition int32, b []byte) (*Engine, error) {
+	d := varbin.NewReader(b)
+	meta := d.Bytes(d.Length(1))
+	n := d.Length(1)
+	windows := make([][]byte, 0, n)
+	for range n {
+		windows = append(windows, d.Bytes(d.Length(1)))
+	}
+	if err := d.Done(); err != nil {
+		return nil, fmt.Errorf("restore partition %d: snapshot: %w", partition, err)
+	}
+	return RestoreParts(cfg, partition, meta, windows...)
+}
+
+// keyReader reads appendKey keys. The key it returns is valid until the
+// next call: callers copy it (a map insert does).
+type keyReader struct{ prev, spare []byte }
+
+func (r *keyReader) reset() { r.prev = r.prev[:0] }
+
+func (r *keyReader) next(d *varbin.Reader) []byte {
+	switch d.Byte() {
+	case keyUUID:
+		r.spare = appendUUIDText(r.spare[:0], d.Bytes(16))
+		return r.spare
+	case keyText:
+		shared := d.Uvarint()
+		if d.Err() == nil && shared > uint64(len(r.prev)) {
+			d.Fail(errors.New("bad key prefix"))
+			return nil
+		}
+		rest := d.Bytes(d.Length(1))
+		k := append(append(r.spare[:0], r.prev[:shared]...), rest...)
+		r.spare, r.prev = r.prev, k
+		return k
+	}
+	d.Fail(errors.New("bad key form"))
+	return nil
 }
