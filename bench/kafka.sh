@@ -94,28 +94,38 @@ BT=$WORK/bin/benchtool
 } >"$RESULTS"
 
 # --- offline preflight: the two implementations decide the same on a file ------------------
+# Three inputs, each run by both with the same --now (every line's record timestamp): the edge
+# cases at the wall clock; a chaos-heavy log (5 % skewed events among them) with --now at its
+# end; the same log with --now a third of the way in, so that most of it is skewed: the
+# watermark cap holds the watermark at --now and the windows after it fire only at the flush.
 if ((OFFLINE_CHECK > 0)); then
-	log "offline preflight: streamlab process vs the Kafka Streams topology (TopologyTestDriver) on edge cases + $OFFLINE_CHECK chaos-heavy lines"
+	log "offline preflight: streamlab process vs the Kafka Streams topology (TopologyTestDriver) on edge cases + $OFFLINE_CHECK chaos-heavy lines (twice)"
 	off=$WORK/offline
 	mkdir -p "$off"
-	"$SL" gen --seed 7 --count "$OFFLINE_CHECK" --malformed-ratio 0.4 --oversized-ratio 0.02 --future-ratio 0.05 \
-		--too-late-ratio 0.05 --duplicate-ratio 0.05 --allowed-late-ratio 0.05 >"$off/chaos.jsonl"
+	chaos_start=2026-01-01T00:00:00Z
+	"$SL" gen --seed 7 --count "$OFFLINE_CHECK" --start "$chaos_start" --malformed-ratio 0.4 --oversized-ratio 0.02 \
+		--future-ratio 0.05 --too-late-ratio 0.05 --duplicate-ratio 0.05 --allowed-late-ratio 0.05 --skewed-ratio 0.05 >"$off/chaos.jsonl"
+	# gen's default event-time density is 200 events/s: the log spans OFFLINE_CHECK/200 seconds.
+	span_s=$((OFFLINE_CHECK / 200))
+	chaos_end=$(date -u -d "$chaos_start + $((span_s + 1)) seconds" +%Y-%m-%dT%H:%M:%SZ)
+	chaos_third=$(date -u -d "$chaos_start + $((span_s / 3)) seconds" +%Y-%m-%dT%H:%M:%SZ)
 	offline_ok=1
-	for input in "$ROOT/bench/testdata/edge.jsonl" "$off/chaos.jsonl"; do
-		name=$(basename "$input" .jsonl)
-		# streamlab process takes the wall clock as every line's record timestamp; so does this.
-		now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-		"$SL" process -q --input "$input" --aggregates-out "$off/$name.sl.agg" --dlq-out "$off/$name.sl.dlq"
+	preflight() { # preflight NAME INPUT NOW
+		local name=$1 input=$2 now=$3 out
+		"$SL" process -q --input "$input" --now "$now" --aggregates-out "$off/$name.sl.agg" --dlq-out "$off/$name.sl.dlq"
 		java -cp "$JAR" kstreamsbench.Offline "$input" "$now" "$off/$name.ks.agg" "$off/$name.ks.dlq" "$off/state-$name" 2>"$off/$name.ks.log" ||
 			die "kstreamsbench.Offline failed on $input: see $off/$name.ks.log"
 		if out=$("$BT" offline --a-agg "$off/$name.sl.agg" --a-dlq "$off/$name.sl.dlq" --b-agg "$off/$name.ks.agg" --b-dlq "$off/$name.ks.dlq" 2>&1); then
-			echo "- offline preflight, $name ($(wc -l <"$input") lines): $out" >>"$RESULTS"
+			echo "- offline preflight, $name ($(wc -l <"$input") lines, --now $now): $out" >>"$RESULTS"
 		else
 			offline_ok=0
-			printf -- '- offline preflight, %s: **DIFFERENT**\n\n```\n%s\n```\n' "$name" "$out" >>"$RESULTS"
+			printf -- '- offline preflight, %s (--now %s): **DIFFERENT**\n\n```\n%s\n```\n' "$name" "$now" "$out" >>"$RESULTS"
 		fi
-		echo "$out" >&2
-	done
+		echo "$name: $out" >&2
+	}
+	preflight edge "$ROOT/bench/testdata/edge.jsonl" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	preflight chaos "$off/chaos.jsonl" "$chaos_end"
+	preflight chaos-capped "$off/chaos.jsonl" "$chaos_third"
 	((offline_ok)) || echo "bench/kafka.sh: WARNING: the offline outputs differ (see $RESULTS); measuring anyway" >&2
 	echo >>"$RESULTS"
 fi

@@ -5,7 +5,8 @@
 #
 # Environment (defaults in brackets):
 #   SOAK_DURATION [10m]   how long the producer runs and the sampler samples (Go duration)
-#   SOAK_RATE [20000]     producer messages per second = event-time density (--rate, --events-per-second)
+#   SOAK_RATE [20000]     producer messages per second (--rate; the event clock then follows the
+#                         wall clock, so this is also the event-time density)
 #   SOAK_INTERVAL [10s]   sampling interval
 #   SOAK_CPU [1]          core the processor is pinned to ("" = not pinned)
 #   SOAK_BROKER_CPU [0]   core the broker is pinned to ("" = not pinned)
@@ -76,6 +77,11 @@ M_CPDUR=$(metric 'checkpoint.*(duration|seconds)' streamlab_processor_checkpoint
 M_WINDOWS=$(metric 'open_windows' streamlab_processor_open_windows)
 M_LAG=$(metric 'consumer_lag' streamlab_processor_consumer_lag_messages)
 M_WMLAG=$(metric 'watermark_lag' streamlab_processor_watermark_lag_seconds)
+# Seconds of the partition workers by activity (fetch_wait, process, output_wait, checkpoint):
+# only processors that have it; without it the table has no backpressure columns.
+M_TIME=$(metric 'time_seconds_total$' "")
+TIME_NOTE=""
+[[ -z $M_TIME ]] || TIME_NOTE=", $M_TIME (share of the workers' time in each interval by activity: fetch_wait = waiting on input, output_wait = waiting on output acknowledgements, checkpoint)"
 
 echo "== starting a Kafka broker in $KAFKA_DIR" >&2
 start_broker "$KAFKA_DIR" "$BROKER_CPU"
@@ -116,10 +122,14 @@ DUR_S=$(go_seconds "$DURATION")
 (
 	end=$((SECONDS + DUR_S))
 	while ((SECONDS < end)); do
-		"$SL" producer --brokers "$B" --raw-topic "$P.raw" --rate "$RATE" --events-per-second "$RATE" --start now \
+		"$SL" producer --brokers "$B" --raw-topic "$P.raw" --rate "$RATE" --start now \
 			--duration "$((end - SECONDS))s" --metrics-addr "" >>"$WORK/producer.log" 2>&1 &
 		echo $! >"$WORK/producer.pid"
-		if wait $!; then
+		rc=0
+		wait $! || rc=$?
+		((rc != 0)) || break
+		if ((rc == 2)); then # a usage error: no restart fixes it
+			echo "bench/soak.sh: the producer refused its flags; see above" >>"$WORK/producer.log"
 			break
 		fi
 		echo "bench/soak.sh: producer failed, restarting" >>"$WORK/producer.log"
@@ -127,18 +137,23 @@ DUR_S=$(go_seconds "$DURATION")
 	done
 ) &
 PROD_PID=$!
+# A producer that refuses its flags exits at once: say so rather than sample an idle processor.
+for ((i = 0; i < 50; i++)); do
+	grep -q 'refused its flags' "$WORK/producer.log" 2>/dev/null && die "the producer refused its flags: $(head -n 3 "$WORK/producer.log")"
+	sleep 0.1
+done
 
 {
 	echo "## streamlab processor soak"
 	echo
 	echo "- $(date -u +%Y-%m-%dT%H:%M:%SZ), $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'); $(nproc) cores, load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "- producer: --rate $RATE --events-per-second $RATE --start now for $DURATION (3 partitions, default chaos mix); processor pinned to core ${CPU:-none}, broker to core ${BROKER_CPU:-none}; default window settings"
-	echo "- series: $M_MESSAGES, $M_EMISSIONS, $M_CPBYTES, $M_CPDUR (mean of the checkpoints in each interval, their count in parentheses), $M_WINDOWS (sum over partitions), $M_LAG (sum), $M_WMLAG (mean)"
+	echo "- producer: --rate $RATE --start now for $DURATION (3 partitions, default chaos mix); processor pinned to core ${CPU:-none}, broker to core ${BROKER_CPU:-none}; default window settings"
+	echo "- series: $M_MESSAGES, $M_EMISSIONS, $M_CPBYTES (mean over partitions), $M_CPDUR (mean of the checkpoints in each interval, their count in parentheses), $M_WINDOWS (sum over partitions), $M_LAG (sum), $M_WMLAG (mean)$TIME_NOTE"
 	echo
 } >"$OUT"
 "$WORK/bin/benchtool" soak --metrics "http://127.0.0.1:$PORT/metrics" --pid "$PROC_PID" --interval "$INTERVAL" \
 	--duration "$DURATION" --messages "$M_MESSAGES" --emissions "$M_EMISSIONS" --checkpoint-bytes "$M_CPBYTES" \
-	--checkpoint-duration "$M_CPDUR" --open-windows "$M_WINDOWS" --lag "$M_LAG" --watermark-lag "$M_WMLAG" \
+	--checkpoint-duration "$M_CPDUR" --open-windows "$M_WINDOWS" --lag "$M_LAG" --watermark-lag "$M_WMLAG" --time "$M_TIME" \
 	--plateau "$((60 + 120 + 900 + 5))s" --out "$WORK/table.md" # the default window settings, used above
 cat "$WORK/table.md" >>"$OUT"
 

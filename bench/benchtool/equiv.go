@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"reflect"
@@ -47,14 +48,16 @@ type output struct {
 	name       string
 	emissions  int
 	finals     map[string]*record
-	letters    int            // dead-letter records read
-	byReason   map[string]int // distinct source (partition, offset), by reason
-	duplicated int            // dead letters written more than once
-	aborts     int            // abort markers in the two topics
+	partitions map[string]int    // (window, source partition) -> partition of the aggregate topic it was written to
+	letters    int               // dead-letter records read
+	byReason   map[string]int    // distinct source (partition, offset), by reason
+	bySource   map[string]string // source "partition@offset" -> reason (the first letter of it)
+	duplicated int               // dead letters written more than once
+	aborts     int               // abort markers in the two topics
 }
 
 func readOutput(ctx context.Context, brokers, name, aggTopic, dlqTopic string) (*output, error) {
-	o := &output{name: name, finals: map[string]*record{}, byReason: map[string]int{}}
+	o := &output{name: name, finals: map[string]*record{}, partitions: map[string]int{}, byReason: map[string]int{}, bySource: map[string]string{}}
 	err := readAll(ctx, brokers, aggTopic, func(m *kafka.Message) error {
 		var r record
 		if err := json.Unmarshal(m.Value, &r); err != nil {
@@ -64,20 +67,24 @@ func readOutput(ctx context.Context, brokers, name, aggTopic, dlqTopic string) (
 		if old := o.finals[r.key()]; old == nil || r.Revision >= old.Revision {
 			o.finals[r.key()] = &r
 		}
+		if p, seen := o.partitions[r.key()]; seen && p != m.Partition {
+			o.partitions[r.key()] = -1 // one key, several partitions: never equal to the other side's
+		} else if !seen {
+			o.partitions[r.key()] = m.Partition
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{}
 	err = readAll(ctx, brokers, dlqTopic, func(m *kafka.Message) error {
 		o.letters++
 		src := header(m, "dlq.source.partition") + "@" + header(m, "dlq.source.offset")
-		if seen[src] {
+		if _, seen := o.bySource[src]; seen {
 			o.duplicated++
 			return nil
 		}
-		seen[src] = true
+		o.bySource[src] = header(m, "dlq.reason")
 		o.byReason[header(m, "dlq.reason")]++
 		return nil
 	})
@@ -151,7 +158,7 @@ func cmdEquiv(args []string) error {
 }
 
 // report prints the comparison as markdown and returns the number of differences.
-func report(w *os.File, a, b *output, events int64) int {
+func report(w io.Writer, a, b *output, events int64) int {
 	diffs := 0
 	var notes []string
 	fmt.Fprintf(w, "#### Equivalence: %s vs %s\n\n", a.name, b.name)
@@ -187,9 +194,32 @@ func report(w *os.File, a, b *output, events int64) int {
 			notes = append(notes, fmt.Sprintf("(window, partition) %s: final records differ in %s", k, fieldDiff(ra, rb)))
 		}
 	}
-	fmt.Fprintf(w, "- final record per (window, partition) identical in every field, revision included: **%d of %d** (emissions: %s %d, %s %d)\n",
-		same, len(keys), a.name, a.emissions, b.name, b.emissions)
+	fmt.Fprintf(w, "- final record per (window, partition) identical in every field, revision included: **%d of %d**\n", same, len(keys))
 	diffs += len(keys) - same
+	// Upserts are coalesced over the same aligned offset ranges on both sides, so the
+	// number of aggregate records is part of the result, not only the final values.
+	emitted := "**equal**"
+	if a.emissions != b.emissions {
+		emitted = "**differ**"
+		diffs++
+	}
+	fmt.Fprintf(w, "- aggregate emissions (first emissions + coalesced upserts + shutdown flush): %s %d, %s %d — %s\n",
+		a.name, a.emissions, b.name, b.emissions, emitted)
+
+	// Both write aggregates keyed "window_start/partition" with murmur2 (kafka-go's
+	// KeyBalancer here, the default partitioner there): every key in the same partition.
+	samePart := 0
+	for _, k := range keys {
+		pa, okA := a.partitions[k]
+		pb, okB := b.partitions[k]
+		if okA && okB && pa == pb && pa >= 0 {
+			samePart++
+		} else if okA && okB {
+			notes = append(notes, fmt.Sprintf("(window, partition) %s: written to aggregate partition %d by %s, %d by %s (-1: several)", k, pa, a.name, pb, b.name))
+		}
+	}
+	fmt.Fprintf(w, "- aggregate records of each (window, partition) in the same partition of the output topic: **%d of %d**\n", samePart, len(keys))
+	diffs += len(keys) - samePart
 
 	reasons := slices.Sorted(maps.Keys(union(a.byReason, b.byReason)))
 	var parts []string
@@ -207,6 +237,19 @@ func report(w *os.File, a, b *output, events int64) int {
 		verdict = "**differ**"
 	}
 	fmt.Fprintf(w, "- dead letters by reason (%s = %s): %s — %s\n", a.name, b.name, strings.Join(parts, ", "), verdict)
+	sources := slices.Sorted(maps.Keys(union(a.bySource, b.bySource)))
+	sameSrc := 0
+	for _, src := range sources {
+		ra, okA := a.bySource[src]
+		rb, okB := b.bySource[src]
+		if okA && okB && ra == rb {
+			sameSrc++
+		} else {
+			notes = append(notes, fmt.Sprintf("dead letter of source %s: %s %q, %s %q", src, a.name, ra, b.name, rb))
+		}
+	}
+	fmt.Fprintf(w, "- dead letters by source (partition, offset) with the same reason: **%d of %d**\n", sameSrc, len(sources))
+	diffs += len(sources) - sameSrc
 	for _, o := range []*output{a, b} {
 		if o.aborts > 0 {
 			fmt.Fprintf(w, "- **%s has %d aborted transactions** in its output topics: their records were read as if committed (kafka-go cannot filter them), so its figures above may count them\n", o.name, o.aborts)

@@ -62,6 +62,7 @@ func cmdRun(args []string) error {
 	out := fs.String("out", "", "append the result as a JSON line to this file")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
 	stopTimeout := fs.Duration("stop-timeout", 2*time.Minute, "SIGKILL after SIGTERM was ignored this long")
+	killAt := fs.Int64("kill-at", 0, "crash check: SIGKILL the process once its group has committed this many messages in all (no measurement)")
 	fs.Parse(args)
 	cmdArgs := fs.Args()
 	if *brokers == "" || *group == "" || *topic == "" || len(cmdArgs) == 0 {
@@ -148,6 +149,12 @@ func cmdRun(args []string) error {
 						m90 = mk
 					}
 				}
+			}
+			if *killAt > 0 && sum >= *killAt {
+				cmd.Process.Kill()
+				<-exited
+				fmt.Fprintf(os.Stderr, "benchtool: %s SIGKILLed at %d committed (%v of %v)\n", *impl, sum, got, end)
+				return nil
 			}
 			if done {
 				break

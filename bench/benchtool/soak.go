@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +17,8 @@ import (
 
 // scrape sums every series of each metric family in the Prometheus text
 // format, whatever its labels ("name" and "name{...}"); "name#n" counts the
-// series, for means.
+// series, for means. Each series with labels is also kept under its own
+// name as printed ("name{label=\"value\"}").
 func scrape(url string) (map[string]float64, error) {
 	c := &http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(url)
@@ -53,6 +55,9 @@ func scrape(url string) (map[string]float64, error) {
 		}
 		out[name] += v
 		out[name+"#n"]++
+		if j := strings.LastIndexByte(line, '}'); j >= 0 {
+			out[line[:j+1]] += v
+		}
 	}
 	return out, sc.Err()
 }
@@ -77,6 +82,7 @@ func cmdSoak(args []string) error {
 	mWindows := fs.String("open-windows", "streamlab_processor_open_windows", "gauge: windows held, per partition")
 	mLag := fs.String("lag", "streamlab_processor_consumer_lag_messages", "gauge: consumer lag, per partition")
 	mWMLag := fs.String("watermark-lag", "streamlab_processor_watermark_lag_seconds", "gauge: wall clock minus watermark, per partition")
+	mTime := fs.String("time", "", "counter of the partition workers' seconds by activity (fetch_wait, process, output_wait, checkpoint); empty: no such columns")
 	plateau := fs.Duration("plateau", 0, "event time after which the window state is full (window + lateness + replay retention), for the verdict")
 	out := fs.String("out", "", "also write the table here")
 	fs.Parse(args)
@@ -96,8 +102,14 @@ func cmdSoak(args []string) error {
 		v, ok := m[k]
 		return v, ok
 	}
-	fmt.Fprintf(w, "| t | RSS MB | events/s | emissions/s | checkpoint bytes | checkpoint mean ms (interval) | open windows | consumer lag | watermark lag s |\n")
-	fmt.Fprintf(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	activities := []string{"fetch_wait", "output_wait", "checkpoint"}
+	head, align := "", ""
+	if *mTime != "" {
+		// Backpressure: where the workers' time went in each interval.
+		head, align = " waiting on input % | waiting on outputs % | checkpointing % |", "---:|---:|---:|"
+	}
+	fmt.Fprintf(w, "| t | RSS MB | events/s | emissions/s | last checkpoint bytes (mean per partition) | checkpoint mean ms (interval) | open windows | consumer lag | watermark lag s |%s\n", head)
+	fmt.Fprintf(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|%s\n", align)
 	start := time.Now()
 	var samples []sample
 	var prev *sample
@@ -148,14 +160,23 @@ func cmdSoak(args []string) error {
 			}
 		}
 		cpb, okb := na(s.m, *mCPBytes)
+		if okb {
+			cpb /= s.m[*mCPBytes+"#n"]
+		}
+		shares := ""
+		if *mTime != "" {
+			for _, a := range activities {
+				shares += " " + timeShare(prev, &s, *mTime, a) + " |"
+			}
+		}
 		ow, okw := na(s.m, *mWindows)
 		lag, okl := na(s.m, *mLag)
 		wml, okm := na(s.m, *mWMLag)
 		if okm {
 			wml /= s.m[*mWMLag+"#n"]
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n", s.at, s.rssMB, rate(*mMessages), rate(*mEmissions),
-			cell(cpb, okb, "%.0f"), cpMean, cell(ow, okw, "%.0f"), cell(lag, okl, "%.0f"), cell(wml, okm, "%.0f"))
+		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s | %s | %s | %s |%s\n", s.at, s.rssMB, rate(*mMessages), rate(*mEmissions),
+			cell(cpb, okb, "%.0f"), cpMean, cell(ow, okw, "%.0f"), cell(lag, okl, "%.0f"), cell(wml, okm, "%.0f"), shares)
 		samples = append(samples, s)
 		prev = &samples[len(samples)-1]
 		if time.Since(start)+*interval/2 > *duration {
@@ -194,6 +215,20 @@ func cmdSoak(args []string) error {
 			}
 		}
 		last := body[len(body)-1]
+		c1, ok1 := medianPerSeries(body[:half], *mCPBytes)
+		c2, ok2 := medianPerSeries(body[half:], *mCPBytes)
+		if ok1 && ok2 && c1 > 0 {
+			fmt.Fprintf(w, "\nCheckpoint bytes (last checkpoint, mean per partition): median %.0f in the first half, %.0f in the second half (%+.1f%%).\n",
+				c1, c2, (c2-c1)/c1*100)
+		}
+		if *mTime != "" {
+			s0, sN := samples[0], samples[len(samples)-1]
+			var parts []string
+			for _, a := range append([]string{"process"}, activities...) {
+				parts = append(parts, a+" "+timeShare(&s0, &sN, *mTime, a)+" %")
+			}
+			fmt.Fprintf(w, "\nWorkers' time over the whole run: %s.\n", strings.Join(parts, ", "))
+		}
 		if lagOK && wmOK {
 			fmt.Fprintf(w, "\nKeeping up: consumer lag max %.0f, last %.0f messages; watermark lag max %.0f s, last %.0f s (wall clock minus watermark; the watermark trails event time by the out-of-orderness, 5 s).\n",
 				lagMax, last.m[*mLag], wmMax, last.m[*mWMLag]/math.Max(last.m[*mWMLag+"#n"], 1))
@@ -206,4 +241,40 @@ func cmdSoak(args []string) error {
 		fmt.Fprintf(w, "\nRSS: too few samples (%d) for a verdict; sample for longer\n", len(samples))
 	}
 	return nil
+}
+
+// timeShare is the share, in percent, of the workers' time in the interval
+// from prev to s that went to one activity (all activities of the family
+// make up the whole).
+func timeShare(prev, s *sample, family, activity string) string {
+	if prev == nil {
+		return "–"
+	}
+	series := family + `{activity="` + activity + `"}`
+	a, ok1 := prev.m[series]
+	b, ok2 := s.m[series]
+	if !ok1 || !ok2 {
+		return "n/a"
+	}
+	total := s.m[family] - prev.m[family]
+	if total <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f", (b-a)/total*100)
+}
+
+// medianPerSeries is the median over the samples of a gauge family's mean
+// per series.
+func medianPerSeries(xs []sample, family string) (float64, bool) {
+	var v []float64
+	for _, x := range xs {
+		if b, ok := x.m[family]; ok {
+			v = append(v, b/x.m[family+"#n"])
+		}
+	}
+	if len(v) == 0 {
+		return 0, false
+	}
+	slices.Sort(v)
+	return v[len(v)/2], true
 }

@@ -28,8 +28,8 @@ import org.apache.kafka.streams.state.WindowStore;
  *     --raw-topic events.raw.v1 --agg-topic ks.agg --dlq-topic ks.dlq \
  *     [--guarantee at_least_once|exactly_once_v2] [--commit-interval-ms N] [--state-dir DIR]
  *     [--window-ms 60000] [--out-of-orderness-ms 5000] [--allowed-lateness-ms 120000]
- *     [--max-event-bytes 65536] [--max-future-ms 600000] [--cache-bytes N] [--cache-members]
- *     [--no-flush-on-shutdown]
+ *     [--max-event-bytes 65536] [--max-future-ms 600000] [--replay-retention-ms 900000]
+ *     [--coalesce-offsets 1000] [--cache-bytes N] [--cache-members] [--no-flush-on-shutdown]
  * </pre>
  *
  * SIGTERM flushes the windows the watermark has not passed (like streamlab's
@@ -107,6 +107,13 @@ public final class Main {
                 case "--allowed-lateness-ms": s.allowedLatenessMs = Long.parseLong(v); break;
                 case "--max-event-bytes": s.maxEventBytes = Integer.parseInt(v); break;
                 case "--max-future-ms": s.maxFutureMs = Long.parseLong(v); break;
+                case "--replay-retention-ms": s.replayRetentionMs = Long.parseLong(v); break;
+                case "--coalesce-offsets":
+                    s.coalesceOffsets = Long.parseLong(v);
+                    if (s.coalesceOffsets < 1) {
+                        usage("--coalesce-offsets must be at least 1");
+                    }
+                    break;
                 default: usage("unknown flag " + a);
             }
         }
@@ -170,7 +177,8 @@ public final class Main {
         }, "shutdown"));
         streams.start();
         System.err.println("streamlab-kstreams: started " + appId + " (" + guarantee + ", grace "
-                + s.graceMs() + "ms) on " + raw + " -> " + agg + ", " + dlq);
+                + s.graceMs() + "ms, replay retention " + s.replayRetentionMs + "ms, coalescing "
+                + s.coalesceOffsets + " offsets) on " + raw + " -> " + agg + ", " + dlq);
         done.await();
         if (streams.state() == KafkaStreams.State.ERROR) {
             System.exit(1);
@@ -196,9 +204,12 @@ public final class Main {
                         ? Stores.persistentKeyValueStore(PipelineProcessor.WIN_STORE)
                         : Stores.inMemoryKeyValueStore(PipelineProcessor.WIN_STORE),
                 Serdes.Long(), Serdes.ByteArray()).withCachingEnabled(), "pipeline");
-        // Members of a window are needed until the window closes (end + grace); the store keeps
-        // them that long plus one window, then drops whole segments.
-        Duration retention = Duration.ofMillis(2 * s.sizeMs + s.graceMs());
+        // Members of a window are needed until it is forgotten (end + grace + replay retention
+        // behind the capped stream time). The store expires by the highest window start put
+        // into it, which is an event time and may run up to max-future ahead of the capped
+        // stream time (a skewed event): so that much more, plus one window, then it drops
+        // whole segments.
+        Duration retention = Duration.ofMillis(2 * s.sizeMs + s.keepMs() + s.maxFutureMs);
         StoreBuilder<WindowStore<Bytes, byte[]>> members = Stores.windowStoreBuilder(persistent
                         ? Stores.persistentWindowStore(PipelineProcessor.MEMBERS_STORE, retention, Duration.ofMillis(s.sizeMs), false)
                         : Stores.inMemoryWindowStore(PipelineProcessor.MEMBERS_STORE, retention, Duration.ofMillis(s.sizeMs), false),
@@ -214,6 +225,7 @@ public final class Main {
         System.err.println("usage: java -jar streamlab-kstreams.jar --bootstrap HOST:PORT --app-id ID --raw-topic T --agg-topic T --dlq-topic T"
                 + " [--guarantee at_least_once|exactly_once_v2] [--commit-interval-ms N] [--state-dir DIR] [--cache-bytes N]"
                 + " [--window-ms N] [--out-of-orderness-ms N] [--allowed-lateness-ms N] [--max-event-bytes N] [--max-future-ms N]"
+                + " [--replay-retention-ms N] [--coalesce-offsets N]"
                 + " [--cache-members] [--no-flush-on-shutdown]");
         System.exit(2);
     }

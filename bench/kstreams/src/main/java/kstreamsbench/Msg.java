@@ -34,6 +34,13 @@ final class Msg {
     boolean hasTime;
     long timeMs;
 
+    /**
+     * The record's own Kafka timestamp (offline: --now), kept by {@link EventTimeExtractor}: after
+     * it, the record's timestamp is the one the extractor returned. A counted event moves the
+     * watermark to at most min(event_time, refMs) (the skew cap, docs/semantics.md).
+     */
+    long refMs;
+
     // Valid events only.
     final byte[] id = new byte[16];
     int type;

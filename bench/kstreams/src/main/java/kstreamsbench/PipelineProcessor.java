@@ -3,9 +3,7 @@ package kstreamsbench;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Iterator;
-import java.util.List;
 import java.util.TreeMap;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.Headers;
@@ -32,15 +30,23 @@ import org.apache.kafka.streams.state.WindowStore;
  *       small per-window aggregate. The processor keeps a deserialized copy of these few
  *       windows in memory and writes every change through to the store, so the store (and
  *       its changelog) is always what a restore rebuilds the copy from.</li>
- *   <li>"members" (RocksDB window store, changelogged, retention = 2 windows + grace): the
- *       per-window sets: event ids (duplicates), user ids, session ids with their funnel steps,
- *       and product view counts. Ids, users and sessions are looked up in the store for every
+ *   <li>"members" (RocksDB window store, changelogged, retention = 2 windows + grace + replay
+ *       retention + max future skew): the per-window sets: event ids (duplicates), user ids,
+ *       session ids with their funnel steps, and product view counts. Ids, users and sessions are looked up in the store for every
  *       event; product counts are also kept in memory with the window (they make up the
  *       emitted record). Expired by dropping whole segments. Not cached by default: its keys
  *       are mostly new (every event id), so Kafka Streams' record cache only adds work.</li>
  * </ul>
  * Stream time is tracked like KStreamWindowAggregate does (the highest timestamp the processor
- * has seen), over valid events only, which makes it streamlab's "highest counted event time".
+ * has seen), over counted events only and capped at each record's Kafka timestamp, which makes
+ * it streamlab's "highest min(event_time, record timestamp) among counted events".
+ *
+ * <p>Upserts are coalesced as streamlab's engine does (docs/semantics.md, "Coalesced upserts"):
+ * a change to a fired window only marks it dirty; every record whose offset
+ * ({@link ProcessorContext#recordMetadata()}) reaches the end of the current aligned range
+ * [k·N, (k+1)·N) first publishes the dirty fired windows, oldest first, one revision each.
+ * The range end lives in the "win" store under {@link #META} and the dirty flags in each
+ * window's record, so a task restored from the changelog continues the same ranges.
  */
 final class PipelineProcessor implements Processor<byte[], Msg, Object, Object> {
     static final String WIN_STORE = "win";
@@ -53,9 +59,17 @@ final class PipelineProcessor implements Processor<byte[], Msg, Object, Object> 
     private ProcessorContext<Object, Object> ctx;
     private KeyValueStore<Long, byte[]> winStore;
     private WindowStore<Bytes, byte[]> members;
-    private final TreeMap<Long, Win> windows = new TreeMap<>();
+    /** The key of the "win" store's one non-window entry: the end of the current range. */
+    static final long META = Long.MIN_VALUE;
+
+    /** Windows the watermark has not passed yet, by start. */
+    private final TreeMap<Long, Win> pending = new TreeMap<>();
+    /** Fired windows still held (for late or replayed events, or an unpublished change), by start. */
+    private final TreeMap<Long, Win> retained = new TreeMap<>();
     private boolean hasMax;
-    private long maxTime;
+    private long maxTime; // highest min(event_time, record timestamp) among counted events
+    /** First offset of the next coalescing range; MIN_VALUE before the first record. */
+    private long rangeEnd = Long.MIN_VALUE;
     private int partition;
     private volatile boolean flushed;
 
@@ -73,8 +87,12 @@ final class PipelineProcessor implements Processor<byte[], Msg, Object, Object> 
         try (KeyValueIterator<Long, byte[]> it = winStore.all()) {
             while (it.hasNext()) {
                 KeyValue<Long, byte[]> kv = it.next();
+                if (kv.key == META) {
+                    rangeEnd = ByteBuffer.wrap(kv.value).getLong();
+                    continue;
+                }
                 Win w = Win.fromBytes(kv.value);
-                windows.put(w.start, w);
+                (w.fired ? retained : pending).put(w.start, w);
                 // Product view counts: the 'P' entries of the window ('Q' is no kind).
                 try (KeyValueIterator<Windowed<Bytes>, byte[]> ps =
                              members.fetch(key('P', new byte[0]), key('Q', new byte[0]), w.start, w.start)) {
@@ -118,35 +136,100 @@ final class PipelineProcessor implements Processor<byte[], Msg, Object, Object> 
     public void process(Record<byte[], Msg> rec) {
         Msg m = rec.value();
         RecordMetadata md = ctx.recordMetadata().orElseThrow();
+        // Every record, a dead letter too, may end the coalescing range: ranges are offsets.
+        skip(md.offset());
         if (m.reason == null) {
-            apply(m);
+            apply(m, replayCount(rec.headers()) > 0);
         }
         if (m.reason != null) {
             dead(rec, m, md);
         }
     }
 
-    private void apply(Msg m) {
-        long start = Math.floorDiv(m.timeMs, s.sizeMs) * s.sizeMs;
-        long end = start + s.sizeMs;
-        // KStreamWindowAggregate's rule: closed when end <= streamTime - grace.
-        if (hasMax && end <= maxTime - s.graceMs()) {
-            m.reject(Msg.LATE_EVENT, "event_time " + Rfc3339.format(m.timeMs) + " belongs to the window ending "
-                    + Rfc3339.format(end) + ", closed for good: watermark " + Rfc3339.format(maxTime - s.outOfOrdernessMs)
-                    + " is past the window end plus the allowed lateness of " + s.allowedLatenessMs + "ms");
+    /**
+     * streamlab's deadletter.ReplayCount: the first dlq.replay_count header whose value is a
+     * non-negative decimal integer; 0 when there is none.
+     */
+    static long replayCount(Headers headers) {
+        for (Header h : headers) {
+            if (!h.key().equals("dlq.replay_count") || h.value() == null) {
+                continue;
+            }
+            long n = parseCount(h.value());
+            if (n >= 0) {
+                return n;
+            }
+        }
+        return 0;
+    }
+
+    /** Go's strconv.Atoi on ASCII bytes, for values >= 0; -1 when it would fail or be negative. */
+    private static long parseCount(byte[] v) {
+        int i = 0;
+        boolean neg = false;
+        if (v.length > 0 && (v[0] == '+' || v[0] == '-')) {
+            neg = v[0] == '-';
+            i = 1;
+        }
+        if (i == v.length) {
+            return -1;
+        }
+        long n = 0;
+        for (; i < v.length; i++) {
+            int d = v[i] - '0';
+            if (d < 0 || d > 9 || n > (Long.MAX_VALUE - d) / 10) {
+                return -1;
+            }
+            n = n * 10 + d;
+        }
+        return neg && n != 0 ? -1 : n;
+    }
+
+    /**
+     * Ends the current coalescing range when offset is past it: publishes the fired windows
+     * changed in it, oldest first (streamlab's Engine.Skip).
+     */
+    private void skip(long offset) {
+        if (offset < rangeEnd) {
             return;
         }
-        Win w = windows.get(start);
+        publishChanges();
+        long n = s.coalesceOffsets;
+        long k = Math.floorDiv(offset, n);
+        rangeEnd = k < Long.MAX_VALUE / n - 1 ? (k + 1) * n : Long.MAX_VALUE;
+        winStore.put(META, longBytes(rangeEnd));
+    }
+
+    private void apply(Msg m, boolean replay) {
+        long start = Math.floorDiv(m.timeMs, s.sizeMs) * s.sizeMs;
+        long end = start + s.sizeMs;
+        // KStreamWindowAggregate's rule: closed when end <= streamTime - grace; a replayed dead
+        // letter may also reach windows kept for the replay retention.
+        long limit = replay ? s.keepMs() : s.graceMs();
+        if (hasMax && end <= maxTime - limit) {
+            m.reject(Msg.LATE_EVENT, "event_time " + Rfc3339.format(m.timeMs) + " belongs to the window ending "
+                    + Rfc3339.format(end) + ", closed for good: watermark " + Rfc3339.format(maxTime - s.outOfOrdernessMs)
+                    + " is past the window end plus the allowed lateness of " + s.allowedLatenessMs + "ms"
+                    + (replay ? " and the replay retention of " + s.replayRetentionMs + "ms" : ""));
+            return;
+        }
+        Win w = pending.get(start);
+        if (w == null) {
+            w = retained.get(start);
+        }
         if (w == null) {
             w = new Win(start);
-            windows.put(start, w);
+            pending.put(start, w);
         }
         Bytes idKey = key('I', m.id);
         if (members.fetch(idKey, start) != null) {
+            if (replay) {
+                return; // replaying the same dead letters twice changes nothing
+            }
             // A duplicate changes the record (its duplicates counter): an emitted window is
-            // emitted again (docs/semantics.md, reading 1).
+            // emitted again at the end of the range (docs/semantics.md, reading 1).
             w.duplicates++;
-            changed(w);
+            w.dirty = true;
             winStore.put(start, w.toBytes());
             return;
         }
@@ -192,15 +275,17 @@ final class PipelineProcessor implements Processor<byte[], Msg, Object, Object> 
         if (w.fired) {
             w.lateAccepted++;
         }
-        changed(w);
-        if (!w.hasMax || m.timeMs > w.maxTime) {
+        w.dirty = true;
+        // The skew cap: no event moves the watermark past the time its record was written.
+        long t = Math.min(m.timeMs, m.refMs);
+        if (!w.hasMax || t > w.maxTime) {
             w.hasMax = true;
-            w.maxTime = m.timeMs;
+            w.maxTime = t;
         }
         winStore.put(start, w.toBytes());
-        if (!hasMax || m.timeMs > maxTime) {
+        if (!hasMax || t > maxTime) {
             hasMax = true;
-            maxTime = m.timeMs;
+            maxTime = t;
         }
         // Also when the watermark did not move: a new window may already be behind it.
         advance();
@@ -216,40 +301,61 @@ final class PipelineProcessor implements Processor<byte[], Msg, Object, Object> 
         }
     }
 
-    /** Fires windows the watermark has passed, oldest first; forgets closed ones. */
+    /**
+     * Fires the windows the watermark has passed, oldest first (their first emission, at once),
+     * then forgets those past the horizon.
+     */
     private void advance() {
         long wm = maxTime - s.outOfOrdernessMs;
-        long closeTime = maxTime - s.graceMs();
-        for (Iterator<Win> it = windows.values().iterator(); it.hasNext(); ) {
+        while (!pending.isEmpty() && pending.firstKey() + s.sizeMs <= wm) {
+            Win w = pending.pollFirstEntry().getValue();
+            if (w.dirty) {
+                // Not dirty only when a shutdown flush already published exactly this state.
+                publish(w);
+            }
+            w.fired = true;
+            retained.put(w.start, w);
+            winStore.put(w.start, w.toBytes());
+        }
+        forget();
+    }
+
+    /**
+     * Drops the fired windows no event can reach any more (end <= maxTime - grace - replay
+     * retention), except those holding an unpublished change: the end of the range publishes
+     * them first. Their members expire with their window-store segment.
+     */
+    private void forget() {
+        if (!hasMax) {
+            return;
+        }
+        long limit = maxTime - s.keepMs();
+        for (Iterator<Win> it = retained.values().iterator(); it.hasNext(); ) {
             Win w = it.next();
-            long end = w.start + s.sizeMs;
-            if (end > wm) {
-                break; // ascending starts: no later window is due
+            if (w.start + s.sizeMs > limit) {
+                break; // ascending starts
             }
-            boolean fired = false;
-            if (!w.fired) {
-                w.fired = true;
-                fired = true;
-                if (w.dirty) {
-                    publish(w);
-                }
-            }
-            if (end <= closeTime) {
-                // Closed for good: later events for it are late_event. Its members expire
-                // with their window-store segment.
+            if (!w.dirty) {
                 it.remove();
                 winStore.delete(w.start);
-            } else if (fired) {
-                winStore.put(w.start, w.toBytes());
             }
         }
     }
 
-    private void changed(Win w) {
-        w.dirty = true;
-        if (w.fired) {
-            publish(w);
+    /** Publishes every fired window changed since its last emission, oldest first. */
+    private int publishChanges() {
+        int n = 0;
+        for (Win w : retained.values()) {
+            if (w.dirty) {
+                publish(w);
+                winStore.put(w.start, w.toBytes());
+                n++;
+            }
         }
+        if (n > 0) {
+            forget();
+        }
+        return n;
     }
 
     private void publish(Win w) {
@@ -259,27 +365,25 @@ final class PipelineProcessor implements Processor<byte[], Msg, Object, Object> 
         ctx.forward(new Record<Object, Object>(key, w.toJson(s.sizeMs, partition), System.currentTimeMillis()), AGG_SINK);
     }
 
-    /** Publishes every window the watermark has not passed, as it stands (shutdown flush). */
+    /**
+     * Shutdown or end of input (streamlab's Engine.Flush): the current range's changes, then
+     * every window the watermark has not passed, as it stands. The watermark does not move, so
+     * those windows stay open.
+     */
     private void flushPending() {
-        List<Win> changed = new ArrayList<>();
-        for (Win w : windows.values()) {
-            if (!w.fired && w.dirty) {
+        publishChanges();
+        for (Win w : pending.values()) {
+            if (w.dirty) {
                 publish(w);
-                changed.add(w);
+                winStore.put(w.start, w.toBytes());
             }
-        }
-        for (Win w : changed) {
-            winStore.put(w.start, w.toBytes());
         }
     }
 
     private void dead(Record<byte[], Msg> rec, Msg m, RecordMetadata md) {
         Headers h = new RecordHeaders();
-        String replayCount = "0";
+        String replayCount = Long.toString(replayCount(rec.headers()));
         for (Header in : rec.headers()) {
-            if (in.key().equals("dlq.replay_count") && in.value() != null) {
-                replayCount = new String(in.value(), StandardCharsets.UTF_8);
-            }
             if (!in.key().startsWith("dlq.")) {
                 h.add(in);
             }

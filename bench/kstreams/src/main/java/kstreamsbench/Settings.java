@@ -7,6 +7,10 @@ final class Settings {
     long allowedLatenessMs = 120_000;
     int maxEventBytes = 65536;
     long maxFutureMs = 600_000;
+    /** How long past the allowed lateness windows are kept for replayed dead letters (--replay-retention). */
+    long replayRetentionMs = 900_000;
+    /** Length of the aligned ranges of source offsets upserts are coalesced over (--coalesce-offsets). */
+    long coalesceOffsets = 1000;
     /** Kafka Streams' record cache in front of the members store (off: its keys are mostly new). */
     boolean cacheMembers = false;
 
@@ -18,5 +22,13 @@ final class Settings {
      */
     long graceMs() {
         return allowedLatenessMs + outOfOrdernessMs;
+    }
+
+    /**
+     * How long past its end a window is kept: a replayed dead letter (dlq.replay_count > 0) may
+     * still update it until end <= maxTime - grace - replay retention (streamlab's horizon).
+     */
+    long keepMs() {
+        return graceMs() + replayRetentionMs;
     }
 }

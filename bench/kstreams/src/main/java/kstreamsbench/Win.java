@@ -25,7 +25,7 @@ final class Win {
     boolean fired;   // the watermark has passed the window's end
     boolean dirty;   // changed since it was last published
     boolean hasMax;
-    long maxTime;    // highest event_time counted in this window
+    long maxTime;    // highest min(event_time, record timestamp) counted in this window
     long revision;
     long events;
     final long[] byType = new long[Msg.NUM_TYPES];
