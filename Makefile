@@ -38,11 +38,11 @@ test: ## the fast suite: vet, gofmt, unit + oracle tests, short fuzz runs
 	$(GO) test -count=1 ./...
 	$(MAKE) fuzz
 
-lint: ## go vet, gofmt, actionlint on the CI workflow, shellcheck on the scripts
+lint: ## go vet, gofmt, actionlint on the CI workflow, shellcheck on the scripts (scripts/, bench/, .ci/run)
 	$(GO) vet ./...
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) run $(ACTIONLINT) .github/workflows/*.yml
-	@if command -v shellcheck >/dev/null 2>&1; then shellcheck scripts/*.sh scripts/*/*.sh .ci/run; \
+	@if command -v shellcheck >/dev/null 2>&1; then shellcheck scripts/*.sh scripts/*/*.sh bench/*.sh .ci/run; \
 	else echo "shellcheck is not installed: the scripts were not linted (scripts/install-test-deps.sh installs it)"; fi
 
 fuzz: ## run the scanner, parser and pipeline fuzz targets for a fixed number of executions each

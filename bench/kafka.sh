@@ -119,6 +119,7 @@ if ((OFFLINE_CHECK > 0)); then
 			echo "- offline preflight, $name ($(wc -l <"$input") lines, --now $now): $out" >>"$RESULTS"
 		else
 			offline_ok=0
+			# shellcheck disable=SC2016 # the backquotes are Markdown, not a command
 			printf -- '- offline preflight, %s (--now %s): **DIFFERENT**\n\n```\n%s\n```\n' "$name" "$now" "$out" >>"$RESULTS"
 		fi
 		echo "$name: $out" >&2
