@@ -23,43 +23,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$ROOT/bench/lib.sh"
 EVENTS=${CRASH_EVENTS:-300000}
 GUARANTEE=${CRASH_GUARANTEE:-exactly_once_v2}
-KEEP=${CRASH_KEEP:-0}
-WORK=${CRASH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/streamlab-crash.XXXXXX")}
-mkdir -p "$WORK"/{bin,logs,ks-state}
-WORK=$(cd "$WORK" && pwd)
-OUT=$WORK/crash.md
-KAFKA_DIR=$WORK/kafka
-
-[[ $EVENTS =~ ^[1-9][0-9]*$ ]] || {
-	echo "bench/crash.sh: CRASH_EVENTS=$EVENTS: want a positive integer" >&2
-	exit 1
-}
-cleanup() {
-	local rc=$?
-	stop_broker "$KAFKA_DIR"
-	[[ $KEEP == 1 ]] || rm -rf "$KAFKA_DIR/data" "$WORK/ks-state"
-	[[ -s $OUT ]] && printf '\nresults: %s (logs in %s/logs)\n' "$OUT" "$WORK" >&2
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-echo "== building streamlab, benchtool and the Kafka Streams jar" >&2
-(cd "$ROOT" && go build -o "$WORK/bin/streamlab" . && go build -o "$WORK/bin/benchtool" ./bench/benchtool)
-mvn -q -B -f "$ROOT/bench/kstreams/pom.xml" package
-JAR=$ROOT/bench/kstreams/target/streamlab-kstreams.jar
-SL=$WORK/bin/streamlab
-BT=$WORK/bin/benchtool
-
-echo "== starting a Kafka broker in $KAFKA_DIR" >&2
-start_broker "$KAFKA_DIR" ""
-B=$KAFKA_BOOTSTRAP
-R=crash$(date +%s)
-RAW=$R.raw
-topics() { # topics PREFIX: the streamlab flags of a run's topics
-	printf -- '--raw-topic\n%s\n--dlq-topic\n%s\n--agg-topic\n%s\n--alerts-topic\n%s\n--state-topic\n%s\n--replays-topic\n%s\n' \
-		"$RAW" "$1.dlq" "$1.agg" "$1.alerts" "$1.state" "$1.replays"
-}
+check_setup crash "${CRASH_DIR:-}" "${CRASH_KEEP:-0}" "$EVENTS" CRASH_EVENTS
 create() { # create PREFIX
 	local t
 	mapfile -t t < <(topics "$1")

@@ -24,43 +24,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 EVENTS=${REPLAY_EVENTS:-100000}
-KEEP=${REPLAY_KEEP:-0}
-WORK=${REPLAY_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/streamlab-replay.XXXXXX")}
-mkdir -p "$WORK"/{bin,logs,ks-state}
-WORK=$(cd "$WORK" && pwd)
-OUT=$WORK/replay.md
-KAFKA_DIR=$WORK/kafka
-
-[[ $EVENTS =~ ^[1-9][0-9]*$ ]] || {
-	echo "bench/replay.sh: REPLAY_EVENTS=$EVENTS: want a positive integer" >&2
-	exit 1
-}
-cleanup() {
-	local rc=$?
-	stop_broker "$KAFKA_DIR"
-	[[ $KEEP == 1 ]] || rm -rf "$KAFKA_DIR/data" "$WORK/ks-state"
-	[[ -s $OUT ]] && printf '\nresults: %s (logs in %s/logs)\n' "$OUT" "$WORK" >&2
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-echo "== building streamlab, benchtool and the Kafka Streams jar" >&2
-(cd "$ROOT" && go build -o "$WORK/bin/streamlab" . && go build -o "$WORK/bin/benchtool" ./bench/benchtool)
-mvn -q -B -f "$ROOT/bench/kstreams/pom.xml" package
-JAR=$ROOT/bench/kstreams/target/streamlab-kstreams.jar
-SL=$WORK/bin/streamlab
-BT=$WORK/bin/benchtool
-
-echo "== starting a Kafka broker in $KAFKA_DIR" >&2
-start_broker "$KAFKA_DIR" ""
-B=$KAFKA_BOOTSTRAP
-R=replay$(date +%s)
-RAW=$R.raw
-topics() { # topics PREFIX: the streamlab flags of a run's topics
-	printf -- '--raw-topic\n%s\n--dlq-topic\n%s\n--agg-topic\n%s\n--alerts-topic\n%s\n--state-topic\n%s\n--replays-topic\n%s\n' \
-		"$RAW" "$1.dlq" "$1.agg" "$1.alerts" "$1.state" "$1.replays"
-}
+check_setup replay "${REPLAY_DIR:-}" "${REPLAY_KEEP:-0}" "$EVENTS" REPLAY_EVENTS
 run() { # run PREFIX IMPL CMD...: create PREFIX's topics, run CMD until its group committed the end of RAW
 	local prefix=$1 impl=$2 flags
 	shift 2

@@ -42,11 +42,7 @@ func newChaosKindCmd(kind string) *cobra.Command {
 		Short: fmt.Sprintf("Write a burst of %s messages", kind),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			brokers, err := kf.brokerList()
-			if err != nil {
-				return err
-			}
-			policy, err := cf.policy()
+			brokers, policy, err := kafkaConnection(&kf, &cf)
 			if err != nil {
 				return err
 			}

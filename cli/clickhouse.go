@@ -34,11 +34,7 @@ It waits up to --connect-timeout for ClickHouse to accept connections (compose
 starts it in parallel); a wrong password or DSN stops it at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			brokers, err := kf.brokerList()
-			if err != nil {
-				return err
-			}
-			policy, err := cf.policy()
+			brokers, policy, err := kafkaConnection(&kf, &cf)
 			if err != nil {
 				return err
 			}
@@ -125,11 +121,7 @@ func newVerifyCmd() *cobra.Command {
 		Short: "Reconcile ClickHouse's per-window totals with the latest aggregates on Kafka (exit 1 on a mismatch)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			brokers, err := kf.brokerList()
-			if err != nil {
-				return err
-			}
-			policy, err := cf.policy()
+			brokers, policy, err := kafkaConnection(&kf, &cf)
 			if err != nil {
 				return err
 			}

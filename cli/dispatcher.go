@@ -48,11 +48,7 @@ raw topic, measured from outside the processor: committed offsets against end
 offsets, as streamlab_consumer_group_lag_messages and _seconds.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			brokers, err := kf.brokerList()
-			if err != nil {
-				return err
-			}
-			policy, err := cf.policy()
+			brokers, policy, err := kafkaConnection(&kf, &cf)
 			if err != nil {
 				return err
 			}

@@ -96,6 +96,20 @@ func (c *connectFlags) register(fs *pflag.FlagSet, server string) {
 		fmt.Sprintf("how long to keep retrying while %s is not reachable yet (%s); 0 = until stopped", server, why))
 }
 
+// kafkaConnection is what every role that talks to Kafka reads first: the
+// broker list and the retry policy, either wrong being a usage error.
+func kafkaConnection(k *kafkaFlags, c *connectFlags) ([]string, retry.Policy, error) {
+	brokers, err := k.brokerList()
+	if err != nil {
+		return nil, retry.Policy{}, err
+	}
+	policy, err := c.policy()
+	if err != nil {
+		return nil, retry.Policy{}, err
+	}
+	return brokers, policy, nil
+}
+
 // policy is the retry policy for the role; a negative timeout is a usage
 // error.
 func (c *connectFlags) policy() (retry.Policy, error) {

@@ -42,11 +42,7 @@ On SIGINT/SIGTERM it stops fetching, flushes open windows (--flush-on-shutdown),
 checkpoints, commits and exits 0.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			brokers, err := kf.brokerList()
-			if err != nil {
-				return err
-			}
-			policy, err := cf.policy()
+			brokers, policy, err := kafkaConnection(&kf, &cf)
 			if err != nil {
 				return err
 			}

@@ -36,11 +36,7 @@ when the topic's retention would delete the records as they are written (an old
 --start on a topic with the default 7-day retention).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			brokers, err := kf.brokerList()
-			if err != nil {
-				return err
-			}
-			policy, err := cf.policy()
+			brokers, policy, err := kafkaConnection(&kf, &cf)
 			if err != nil {
 				return err
 			}
