@@ -63,6 +63,13 @@ func start(t *testing.T, bin, logDir, name string, args ...string) *proc {
 	}
 	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
 	go func() { p.err = cmd.Wait(); f.Close(); close(p.done) }()
+	// Registered first, so it runs after the kill below: the log is
+	// whole, and it goes before t.TempDir removes it.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("--- tail of %s's output (%s):\n%s", name, strings.Join(args, " "), p.tail())
+		}
+	})
 	t.Cleanup(func() {
 		select {
 		case <-p.done:
