@@ -163,7 +163,7 @@ func (k *kafkaIO) watch(ctx context.Context, plans []plan, out chan<- delivery) 
 	for _, pl := range plans {
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers: k.brokers, Topic: pl.topic, Partition: pl.partition, Dialer: k.dialer,
-			MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 250 * time.Millisecond,
+			MinBytes: 1, MaxBytes: 10 << 20, MaxWait: kafkaio.FetchMaxWait,
 		})
 		if err := r.SetOffset(pl.start); err != nil {
 			r.Close()

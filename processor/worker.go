@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -260,13 +261,11 @@ func (w *worker) openReader() *kafka.Reader {
 		Partition:      int(w.partition),
 		MinBytes:       1,
 		MaxBytes:       16 << 20,
-		MaxWait:        250 * time.Millisecond,
+		MaxWait:        kafkaio.FetchMaxWait,
 		QueueCapacity:  max(4096, 2*cfg.MaxBatch),
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: time.Second,
-		ErrorLogger: kafka.LoggerFunc(func(f string, a ...any) {
-			w.log.Debug("kafka reader: " + fmt.Sprintf(f, a...))
-		}),
+		ErrorLogger:    &readerLog{log: w.log},
 	})
 	start := w.next
 	if start < 0 {
@@ -520,4 +519,28 @@ func (w *worker) addTimes() {
 			w.times[a] = 0
 		}
 	}
+}
+
+// readerLog reports what the partition reader's own retry loop meets: it
+// reconnects and retries on its own and never returns those errors, so
+// without this a reader that cannot fetch (a broker answering too late, a
+// partition without a leader) stalls its partition in silence. One warning
+// per kind of error (kafka-go's format string) in a row; repeats go to
+// debug.
+type readerLog struct {
+	log  *slog.Logger
+	mu   sync.Mutex
+	last string
+}
+
+func (l *readerLog) Printf(format string, args ...any) {
+	l.mu.Lock()
+	repeat := format == l.last
+	l.last = format
+	l.mu.Unlock()
+	level := slog.LevelWarn
+	if repeat {
+		level = slog.LevelDebug
+	}
+	l.log.Log(context.Background(), level, "kafka reader: "+fmt.Sprintf(format, args...)+"; it retries on its own")
 }

@@ -58,3 +58,15 @@ func Offsets(ctx context.Context, brokers []string, topic string, partition int)
 	}
 	return first, last, nil
 }
+
+// FetchMaxWait is the MaxWait of the long-lived partition readers (the
+// processor's, the dispatcher's). kafka-go gives a fetch's answer MaxWait
+// to arrive (the connection's read deadline) and asks the broker to answer
+// earlier by a round-trip allowance: a quarter of MaxWait below 1 s, else
+// 1 s. With 250 ms the allowance was 62 ms; a broker on a loaded machine
+// answers later, the read times out, the reader drops the connection and
+// starts over, and a partition can go minutes without a message
+// (TestReaderToleratesASlowBroker). 1.5 s lets the broker hold an idle
+// fetch 0.5 s and leaves its answer a second; closing a reader waits for
+// at most that one fetch.
+const FetchMaxWait = 1500 * time.Millisecond
