@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 const (
@@ -234,9 +235,23 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"schema_version":2}`))
 	f.Add([]byte("\xff"))
 	f.Add([]byte(`[{"a":1}]`))
+	// Bad UTF-8 split across the scanner's eight-byte word, and next to bad
+	// syntax in either order (TestParseDetailsWithBadUTF8).
+	f.Add([]byte(base(map[string]string{"user_id": "\"abcdefghijklmn\xe2\x82\""})))
+	f.Add([]byte(base(map[string]string{"user_id": "\"\xff\\q\""})))
+	f.Add([]byte(base(map[string]string{"user_id": "\"\\q\xff\""})))
+	f.Add([]byte(base(map[string]string{"session_id": "\"a\\\"b\\u00e9\xc3\xa9\""})))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var ev Event
 		rej := Parse(b, refMs, Limits{MaxEventBytes: 4096, MaxFutureMs: 600_000}, &ev)
+		// Bad UTF-8 is reported first, wherever it is and whatever else is
+		// wrong (the scanner checks it in its pass, Parse again on errors).
+		if len(b) <= 4096 && !utf8.Valid(b) {
+			want := fmt.Sprintf("value is not valid UTF-8 (first bad byte at offset %d)", firstInvalidUTF8(b))
+			if rej == nil || rej.Reason != InvalidJSON || rej.Detail != want {
+				t.Fatalf("Parse(%q) = %+v, want %s", b, rej, want)
+			}
+		}
 		if rej == nil {
 			// A valid event is a JSON object and its time round-trips.
 			if ev.TimeMs > refMs+600_000 || len(ev.UserID) == 0 || len(ev.SessionID) == 0 {

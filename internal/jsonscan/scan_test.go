@@ -136,28 +136,7 @@ func TestEveryPositionOfAWord(t *testing.T) {
 // and invalid UTF-8 together with bad syntax in either order, where the
 // syntax error wins (event.Parse then checks the whole value for UTF-8).
 func TestWalkUTF8Verdicts(t *testing.T) {
-	for _, tc := range []struct {
-		doc  string
-		want string // "" = nil, "utf8" = ErrInvalidUTF8, else the error text
-	}{
-		{`{"abcdefgh":"ijklmnop\u00e9","q":"r"}`, ""},
-		{"{\"abcdefg\xc3\xa9\":\"ijklmn\xf0\x9f\x99\x82\"}", ""},
-		{"{\"abcdefg\xc3\":1}", "utf8"},
-		{"{\"a\":\"abcdefg\xc3\"}", "utf8"},
-		{"{\"a\":\"abcdefg\xe2\x82\"}", "utf8"},
-		{"{\"a\":\"abcdef\xf0\x9f\x99yyyyy\"}", "utf8"},
-		{"{\"a\":[\"ok\",{\"b\":\"\xff\"}]}", "utf8"},
-		{"{\"a\":\"ok\",\"b\":\"\xed\xa0\x80\"}", "utf8"},
-		{"[\"\xff\"]", ErrNotObject.Error()},
-		{"{\"a\":\"abcdefg\xff\x01\"}", "invalid control character in string at byte 14"},
-		{"{\"a\":\"abcdefg\x01\xff\"}", "invalid control character in string at byte 13"},
-		{"{\"a\":\"\xff\\q\"}", "invalid escape character at byte 8"},
-		{"{\"a\":\"\\q\xff\"}", "invalid escape character at byte 7"},
-		{"{\"a\":\"\xff\"", "unexpected end of input in object at byte 8"},
-		{"{\"a\":\"\xff\"}x", "invalid character after top-level value at byte 9"},
-		{"{\"a\":\"x\"}\xff", "invalid character after top-level value at byte 9"},
-		{"{\"a\":\xff}", "invalid character '\u00ff' looking for beginning of value at byte 5"},
-	} {
+	for _, tc := range utf8Verdicts {
 		err := WalkUTF8([]byte(tc.doc), func(Member) {})
 		got := ""
 		switch {
@@ -171,6 +150,31 @@ func TestWalkUTF8Verdicts(t *testing.T) {
 		}
 		checkAgainstStd(t, []byte(tc.doc))
 	}
+}
+
+// utf8Verdicts are TestWalkUTF8Verdicts' cases, and seeds of
+// FuzzAgainstEncodingJSON.
+var utf8Verdicts = []struct {
+	doc  string
+	want string // "" = nil, "utf8" = ErrInvalidUTF8, else the error text
+}{
+	{`{"abcdefgh":"ijklmnop\u00e9","q":"r"}`, ""},
+	{"{\"abcdefg\xc3\xa9\":\"ijklmn\xf0\x9f\x99\x82\"}", ""},
+	{"{\"abcdefg\xc3\":1}", "utf8"},
+	{"{\"a\":\"abcdefg\xc3\"}", "utf8"},
+	{"{\"a\":\"abcdefg\xe2\x82\"}", "utf8"},
+	{"{\"a\":\"abcdef\xf0\x9f\x99yyyyy\"}", "utf8"},
+	{"{\"a\":[\"ok\",{\"b\":\"\xff\"}]}", "utf8"},
+	{"{\"a\":\"ok\",\"b\":\"\xed\xa0\x80\"}", "utf8"},
+	{"[\"\xff\"]", ErrNotObject.Error()},
+	{"{\"a\":\"abcdefg\xff\x01\"}", "invalid control character in string at byte 14"},
+	{"{\"a\":\"abcdefg\x01\xff\"}", "invalid control character in string at byte 13"},
+	{"{\"a\":\"\xff\\q\"}", "invalid escape character at byte 8"},
+	{"{\"a\":\"\\q\xff\"}", "invalid escape character at byte 7"},
+	{"{\"a\":\"\xff\"", "unexpected end of input in object at byte 8"},
+	{"{\"a\":\"\xff\"}x", "invalid character after top-level value at byte 9"},
+	{"{\"a\":\"x\"}\xff", "invalid character after top-level value at byte 9"},
+	{"{\"a\":\xff}", "invalid character '\u00ff' looking for beginning of value at byte 5"},
 }
 
 func TestNestingLimitMatchesEncodingJSON(t *testing.T) {
@@ -199,6 +203,9 @@ func TestWalkMembers(t *testing.T) {
 func FuzzAgainstEncodingJSON(f *testing.F) {
 	for _, c := range cases {
 		f.Add([]byte(c))
+	}
+	for _, c := range utf8Verdicts {
+		f.Add([]byte(c.doc))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkAgainstStd(t, b)
