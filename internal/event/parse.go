@@ -112,15 +112,9 @@ func (ms *members) visit(m jsonscan.Member) {
 		return
 	}
 	rf := &ms.f[i]
-	rf.set, rf.kind, rf.escaped = true, m.Kind, false
+	rf.set, rf.kind, rf.escaped = true, m.Kind, m.ValueEscaped
 	if m.Kind == jsonscan.String {
 		rf.raw = m.Value[1 : len(m.Value)-1]
-		for _, c := range rf.raw {
-			if c == '\\' {
-				rf.escaped = true
-				break
-			}
-		}
 	} else {
 		rf.raw = m.Value
 	}
@@ -140,11 +134,14 @@ func Parse(value []byte, refMs int64, lim Limits, ev *Event) *Rejection {
 	if len(value) > lim.MaxEventBytes {
 		return &Rejection{Reason: Oversized, Detail: fmt.Sprintf("value is %d bytes, limit is %d", len(value), lim.MaxEventBytes)}
 	}
-	if !utf8.Valid(value) {
-		return &Rejection{Reason: InvalidJSON, Detail: fmt.Sprintf("value is not valid UTF-8 (first bad byte at offset %d)", firstInvalidUTF8(value))}
-	}
+	// UTF-8 is checked while scanning (a valid document is ASCII outside
+	// its strings); an invalid value is checked again whole, so that bad
+	// UTF-8 is reported before bad syntax, wherever each is.
 	var ms members
-	if err := jsonscan.Walk(value, ms.visit); err != nil {
+	if err := jsonscan.WalkUTF8(value, ms.visit); err != nil {
+		if errors.Is(err, jsonscan.ErrInvalidUTF8) || !utf8.Valid(value) {
+			return &Rejection{Reason: InvalidJSON, Detail: fmt.Sprintf("value is not valid UTF-8 (first bad byte at offset %d)", firstInvalidUTF8(value))}
+		}
 		if errors.Is(err, jsonscan.ErrNotObject) {
 			return &Rejection{Reason: InvalidJSON, Detail: "value is valid JSON but not an object"}
 		}
@@ -377,35 +374,36 @@ func parseUUID(b []byte) ([16]byte, bool) {
 	if len(b) != 36 || b[8] != '-' || b[13] != '-' || b[18] != '-' || b[23] != '-' {
 		return id, false
 	}
-	j := 0
-	for i := 0; i < 36; {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			i++
-			continue
-		}
-		hi, ok1 := hexVal(b[i])
-		lo, ok2 := hexVal(b[i+1])
-		if !ok1 || !ok2 {
-			return id, false
-		}
-		id[j] = hi<<4 | lo
-		j++
-		i += 2
+	// Every event has one: a table lookup per digit, and one check of
+	// all of them at the end instead of a branch per digit.
+	var bad byte
+	for j, i := range uuidDigits {
+		hi, lo := hexTable[b[i]], hexTable[b[i+1]]
+		bad |= hi | lo
+		id[j] = hi<<4 | lo&0x0f
 	}
-	return id, true
+	return id, bad&0xf0 == 0
 }
 
-func hexVal(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
+// uuidDigits are the positions of the 16 digit pairs of a 36-character UUID.
+var uuidDigits = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+
+// hexTable is the value of each hex digit, and 0xff for any other byte.
+var hexTable = func() (t [256]byte) {
+	for c := range t {
+		switch {
+		case c >= '0' && c <= '9':
+			t[c] = byte(c - '0')
+		case c >= 'a' && c <= 'f':
+			t[c] = byte(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			t[c] = byte(c - 'A' + 10)
+		default:
+			t[c] = 0xff
+		}
 	}
-	return 0, false
-}
+	return t
+}()
 
 // FormatUUID writes an event id in canonical lower-case form.
 func FormatUUID(id [16]byte) string {

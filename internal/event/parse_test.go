@@ -1,9 +1,12 @@
 package event
 
 import (
+	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 const (
@@ -232,9 +235,23 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"schema_version":2}`))
 	f.Add([]byte("\xff"))
 	f.Add([]byte(`[{"a":1}]`))
+	// Bad UTF-8 split across the scanner's eight-byte word, and next to bad
+	// syntax in either order (TestParseDetailsWithBadUTF8).
+	f.Add([]byte(base(map[string]string{"user_id": "\"abcdefghijklmn\xe2\x82\""})))
+	f.Add([]byte(base(map[string]string{"user_id": "\"\xff\\q\""})))
+	f.Add([]byte(base(map[string]string{"user_id": "\"\\q\xff\""})))
+	f.Add([]byte(base(map[string]string{"session_id": "\"a\\\"b\\u00e9\xc3\xa9\""})))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var ev Event
 		rej := Parse(b, refMs, Limits{MaxEventBytes: 4096, MaxFutureMs: 600_000}, &ev)
+		// Bad UTF-8 is reported first, wherever it is and whatever else is
+		// wrong (the scanner checks it in its pass, Parse again on errors).
+		if len(b) <= 4096 && !utf8.Valid(b) {
+			want := fmt.Sprintf("value is not valid UTF-8 (first bad byte at offset %d)", firstInvalidUTF8(b))
+			if rej == nil || rej.Reason != InvalidJSON || rej.Detail != want {
+				t.Fatalf("Parse(%q) = %+v, want %s", b, rej, want)
+			}
+		}
 		if rej == nil {
 			// A valid event is a JSON object and its time round-trips.
 			if ev.TimeMs > refMs+600_000 || len(ev.UserID) == 0 || len(ev.SessionID) == 0 {
@@ -249,4 +266,67 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("rejection %s without detail", rej.Reason)
 		}
 	})
+}
+
+// FuzzParseUUID holds the table-driven UUID parser to a plain reading of
+// the format: 8-4-4-4-12 hex digits of either case.
+func FuzzParseUUID(f *testing.F) {
+	for _, s := range []string{goodID, strings.ToUpper(goodID), "123e4567-e89b-12d3-a456-42661417400g",
+		"123e4567-e89b-12d3-a456+426614174000", "123e4567e89b12d3a456426614174000", "", "g23e4567-e89b-12d3-a456-426614174000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		id, ok := ParseUUID([]byte(s))
+		want, err := hex.DecodeString(strings.ReplaceAll(s, "-", ""))
+		wantOK := len(s) == 36 && s[8] == '-' && s[13] == '-' && s[18] == '-' && s[23] == '-' &&
+			strings.Count(s, "-") == 4 && err == nil
+		if ok != wantOK || (ok && string(id[:]) != string(want)) {
+			t.Fatalf("ParseUUID(%q) = %x, %v; want %x, %v", s, id, ok, want, wantOK)
+		}
+	})
+}
+
+// TestParseDetailsWithBadUTF8 pins the exact rejection texts where one
+// scanning pass must answer what two passes did (UTF-8 first, then syntax):
+// bad UTF-8 in a key, in a value, split across an eight-byte word of the
+// scanner (the user_id value starts at offset 146, so its words start at
+// 146, 154, ...), together with bad syntax in either order, after the
+// object, and in a value that is not an object; and the values decoded from
+// escapes the scanner reported.
+func TestParseDetailsWithBadUTF8(t *testing.T) {
+	const head = `{"schema_version":1,"event_id":"` + goodID + `","event_type":"page_view","event_time":"2026-01-01T00:00:00.000Z",`
+	notUTF8 := func(offset int) string {
+		return fmt.Sprintf("value is not valid UTF-8 (first bad byte at offset %d)", offset)
+	}
+	for _, tc := range []struct {
+		value, want string // want: the detail, or "user=...,session=..." for a valid event
+	}{
+		{head + "\"us\xffer_id\":\"u1\",\"session_id\":\"s1\"}", notUTF8(138)},
+		{head + "\"user_id\":\"abcdef\xc3\",\"session_id\":\"s1\"}", notUTF8(152)},
+		{head + "\"user_id\":\"abcdefg\xe2\x82\",\"session_id\":\"s1\"}", notUTF8(153)},
+		{head + "\"user_id\":\"abcdefgh\xc3\",\"session_id\":\"s1\"}", notUTF8(154)},
+		{head + "\"user_id\":\"\xff\\q\",\"session_id\":\"s1\"}", notUTF8(146)},
+		{head + "\"user_id\":\"\\q\xff\",\"session_id\":\"s1\"}", notUTF8(148)},
+		{head + "\"user_id\":\"\xff\x01\",\"session_id\":\"s1\"}", notUTF8(146)},
+		{head + "\"user_id\":\"\x01\xff\",\"session_id\":\"s1\"}", notUTF8(147)},
+		{head + "\"user_id\":\"\\q\",\"session_id\":\"s1\"}", "value is not valid JSON: invalid escape character at byte 147"},
+		{head + "\"user_id\":\"u1\",\"session_id\":\"s1\",}\xff", notUTF8(169)},
+		{"[\"\xff\"]", notUTF8(2)},
+		{head + "\"user_id\":\"a\\\"b\\u00e9\",\"session_id\":\"s\\u0031\"}", `user="a\"bé",session="s1"`},
+		{head + "\"user_id\":\"abcdefg\xc3\xa9t\xc3\xa9 \xf0\x9f\x99\x82\",\"session_id\":\"s1\"}", `user="abcdefgété 🙂",session="s1"`},
+	} {
+		var ev Event
+		got := ""
+		if rej := Parse([]byte(tc.value), refMs, DefaultLimits(), &ev); rej != nil {
+			if rej.Reason != InvalidJSON {
+				t.Errorf("%q: reason %s", tc.value, rej.Reason)
+			}
+			got = rej.Detail
+		} else {
+			got = fmt.Sprintf("user=%q,session=%q", ev.UserID, ev.SessionID)
+		}
+		if got != tc.want {
+			t.Errorf("Parse(%q):\n got %s\nwant %s", tc.value, got, tc.want)
+		}
+	}
 }

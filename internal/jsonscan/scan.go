@@ -11,8 +11,10 @@
 package jsonscan
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Kind is the JSON type of a member value.
@@ -59,18 +61,41 @@ type Member struct {
 	KeyEscaped bool
 	Value      []byte
 	Kind       Kind
+	// ValueEscaped is set for a string value with escapes: the scanner has
+	// seen them already, so callers need not look for backslashes again.
+	ValueEscaped bool
 }
 
+// ErrInvalidUTF8 is WalkUTF8's error for a JSON object that holds a
+// string that is not valid UTF-8.
+var ErrInvalidUTF8 = errors.New("JSON string is not valid UTF-8")
+
 type scanner struct {
-	b   []byte
-	pos int
+	b         []byte
+	pos       int
+	checkUTF8 bool
+	badUTF8   bool // checkUTF8 found a string that is not valid UTF-8
 }
 
 // Walk checks that b is exactly one JSON object (surrounded by optional
 // whitespace) and calls fn for each top-level member in document order. It
-// does not check UTF-8; callers check that separately.
+// does not check UTF-8 (encoding/json does not either): see WalkUTF8.
 func Walk(b []byte, fn func(m Member)) error {
-	s := scanner{b: b}
+	return walk(b, fn, false)
+}
+
+// WalkUTF8 is Walk for callers that also need b to be valid UTF-8, in one
+// pass instead of two: when b is a valid JSON object, it returns
+// ErrInvalidUTF8 (after calling fn for every member) if b is not valid
+// UTF-8. Outside strings a valid document is ASCII, so only strings with
+// bytes >= 0x80 are checked. Other errors are Walk's: a document that is
+// not valid JSON may or may not be valid UTF-8.
+func WalkUTF8(b []byte, fn func(m Member)) error {
+	return walk(b, fn, true)
+}
+
+func walk(b []byte, fn func(m Member), checkUTF8 bool) error {
+	s := scanner{b: b, checkUTF8: checkUTF8}
 	s.skipWS()
 	if s.pos >= len(b) {
 		return s.err("unexpected end of input")
@@ -112,7 +137,16 @@ func Walk(b []byte, fn func(m Member)) error {
 		s.pos++
 		s.skipWS()
 		vstart := s.pos
-		kind, err := s.value(1)
+		m.ValueEscaped = false
+		var kind Kind
+		if s.pos < len(b) && b[s.pos] == '"' {
+			// Strings, the usual member, are scanned here to learn
+			// whether they hold escapes.
+			kind = String
+			m.ValueEscaped, err = s.str()
+		} else {
+			kind, err = s.value(1)
+		}
 		if err != nil {
 			return err
 		}
@@ -128,7 +162,13 @@ func Walk(b []byte, fn func(m Member)) error {
 			s.pos++
 		case '}':
 			s.pos++
-			return s.end()
+			if err := s.end(); err != nil {
+				return err
+			}
+			if s.badUTF8 {
+				return ErrInvalidUTF8
+			}
+			return nil
 		default:
 			return s.err("expected ',' or '}' in object")
 		}
@@ -275,11 +315,32 @@ func (s *scanner) str() (escaped bool, err error) {
 // strBody scans a string whose opening quote has been consumed.
 func (s *scanner) strBody() (escaped bool, err error) {
 	b := s.b
-	for i := s.pos; i < len(b); i++ {
+	start := s.pos
+	high := false
+	i := s.pos
+	for {
+		// Eight bytes at a time while none of them ends the string, starts
+		// an escape, is a control character or is outside ASCII: strings
+		// are most of an event's bytes.
+		for i+8 <= len(b) {
+			w := binary.LittleEndian.Uint64(b[i:])
+			if (hasZeroByte(w^quotes)|hasZeroByte(w^backslashes)|hasByteBelow(w, 0x20)|w)&highBits != 0 {
+				break
+			}
+			i += 8
+		}
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		switch {
 		case c == '"':
 			s.pos = i + 1
+			// A multi-byte sequence cannot span a quote (its bytes are all
+			// >= 0x80), so checking each string alone is checking them all.
+			if high && s.checkUTF8 && !utf8.Valid(b[start:i]) {
+				s.badUTF8 = true
+			}
 			return escaped, nil
 		case c == '\\':
 			escaped = true
@@ -309,11 +370,28 @@ func (s *scanner) strBody() (escaped bool, err error) {
 		case c < 0x20:
 			s.pos = i
 			return escaped, s.err("invalid control character in string")
+		case c >= 0x80:
+			high = true
 		}
+		i++
 	}
 	s.pos = len(b)
 	return escaped, s.err("unexpected end of input in string")
 }
+
+// Word-at-a-time byte tests (Hacker's Delight, 6-1): each is non-zero in
+// the high bit of some byte exactly when some byte of w is zero, or below
+// n (n <= 0x80). Which bytes are flagged is not exact, which strBody does
+// not need: it re-reads a flagged word byte by byte.
+const (
+	lowBits     = 0x0101010101010101
+	highBits    = 0x8080808080808080
+	quotes      = '"' * lowBits
+	backslashes = '\\' * lowBits
+)
+
+func hasZeroByte(w uint64) uint64          { return (w - lowBits) &^ w & highBits }
+func hasByteBelow(w uint64, n byte) uint64 { return (w - uint64(n)*lowBits) &^ w & highBits }
 
 func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')

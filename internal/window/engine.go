@@ -124,11 +124,15 @@ func (e *Engine) Apply(ev *event.Event, src Source, emit Emit) Outcome {
 	start := e.cfg.WindowStart(ev.TimeMs)
 	w := e.windows[start]
 	if w == nil {
-		w = newWin(start)
+		w = newWinLike(start, e.windows[start-e.cfg.SizeMs])
 		e.windows[start] = w
 		e.pending = insertSorted(e.pending, start)
 	}
-	if _, dup := w.ids[ev.ID]; dup {
+	// One map operation decides and records: inserting an id already held
+	// changes nothing, and the map's length tells which it was.
+	held := len(w.ids)
+	w.ids[ev.ID] = struct{}{}
+	if len(w.ids) == held {
 		if src.Replay {
 			return Duplicate
 		}

@@ -194,3 +194,36 @@ func TestRevenueNeverWraps(t *testing.T) {
 		t.Fatalf("revenue %d, want the int64 maximum", got)
 	}
 }
+
+// TestDuplicatesCountOnce: with the duplicate check and the recording of an
+// id done by one map operation, an id is counted once per window, a repeat
+// only bumps the duplicates counter, the same id in the next window (whose
+// maps are presized from this one) is new there, and a replayed repeat
+// changes nothing. TestReplayUpsertsRetainedWindow covers a late event,
+// whose id must not be recorded.
+func TestDuplicatesCountOnce(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.CoalesceOffsets = 1
+	e, _ := New(cfg, 0)
+	l := &log{e: e}
+	want := []Outcome{Counted, Counted, Duplicate, Duplicate, Counted, Duplicate}
+	for i, x := range []struct {
+		ev  *event.Event
+		src Source
+	}{
+		{ev(1, 10, event.PageView), written},
+		{ev(2, 11, event.PageView), written},
+		{ev(1, 12, event.AddToCart), written},
+		{ev(2, 13, event.PageView), replayed},
+		{ev(1, 70, event.PageView), written},
+		{ev(1, 71, event.PageView), written},
+	} {
+		if got := l.apply(x.ev, x.src); got != want[i] {
+			t.Fatalf("event %d: %v, want %v", i, got, want[i])
+		}
+	}
+	e.Flush(l.c.emit)
+	if got := l.c.take(); got != "12:00 r1 e2 late0 dup1; 12:01 r1 e1 late0 dup1" {
+		t.Fatalf("records %q", got)
+	}
+}

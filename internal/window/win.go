@@ -53,18 +53,29 @@ type win struct {
 	duplicates   int64
 }
 
-func newWin(start int64) *win {
+func newWin(start int64) *win { return newWinLike(start, nil) }
+
+// newWinLike returns an empty window whose maps have room for as many keys
+// as like holds (nil: none): a window's maps grow to thousands of keys
+// within seconds, and each growth step rehashes every key so far, where
+// consecutive windows of a stream are of a size.
+func newWinLike(start int64, like *win) *win {
+	var users, ids, sessions, products int
+	if like != nil {
+		users, ids, sessions, products = len(like.users), len(like.ids), len(like.sessionIdx), len(like.productIdx)
+	}
 	return &win{
-		start:      start,
-		users:      make(map[string]struct{}),
-		ids:        make(map[[16]byte]struct{}),
-		sessionIdx: make(map[string]int32),
-		productIdx: make(map[string]int32),
+		start:       start,
+		users:       make(map[string]struct{}, users),
+		ids:         make(map[[16]byte]struct{}, ids),
+		sessionIdx:  make(map[string]int32, sessions),
+		sessionBits: make([]uint8, 0, sessions),
+		productIdx:  make(map[string]int32, products),
 	}
 }
 
+// add counts a new event; its id is already in w.ids (Engine.Apply).
 func (w *win) add(ev *event.Event) {
-	w.ids[ev.ID] = struct{}{}
 	w.events++
 	w.byType[ev.Type]++
 	// m[string(b)] lookups do not allocate; only a new key is copied.
