@@ -165,8 +165,8 @@ func (c Config) Describe() []string {
 			pct(c.PaymentFailureRatio), c.PaymentMinOrders),
 		fmt.Sprintf("pipeline_stall/all: the newest window_end has not advanced for %d window lengths, measured from the Kafka timestamp of its first record; judged once an aggregate exists",
 			c.StallWindows),
-		fmt.Sprintf("windows settle %s after their first record; state rebuilt from the last %s of the topics at start",
-			settleText(c.SettleDelay), short(c.Lookback)),
+		fmt.Sprintf("windows settle %s after their first record once every source partition has sent its record (at most %s after it); state rebuilt from the last %s of the topics at start",
+			settleText(c.SettleDelay), partialText(c.SettleDelay), short(c.Lookback)),
 	}
 }
 
@@ -176,6 +176,13 @@ func plural(n int, noun string) string {
 		return "1 " + noun
 	}
 	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+func partialText(d time.Duration) string {
+	if d == 0 {
+		return strconv.Itoa(partialWait) + " window lengths"
+	}
+	return short(partialWait * d)
 }
 
 func settleText(d time.Duration) string {

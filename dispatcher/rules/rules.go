@@ -26,7 +26,9 @@
 //     wins; a window is the sum of its partitions. An upsert replaces the
 //     partition's record, so the next Evaluate sees the healed number.
 //   - Settling: a window is judged once SettleDelay has passed since its
-//     first record. The window rules judge the newest settled window against
+//     first record and every source partition seen has sent its record (or
+//     three SettleDelays have passed: a partition without events in the
+//     window sends none). The window rules judge the newest settled window against
 //     the settled windows before it (an outage leaves no window rather than a
 //     zero; pipeline_stall covers outages).
 //   - The stall is measured from the data: the Kafka timestamp of the first

@@ -448,6 +448,7 @@ func TestWindowRules(t *testing.T) {
 			setup: func(t *testing.T, e *Engine) {
 				history(t, e, 5, 5000)
 				must(t, e.ObserveAggregate(rec(5, 0, 1, 0), seenAt(5)))
+				must(t, e.ObserveAggregate(rec(5, 1, 1, 0), seenAt(5)))
 			},
 			now:  seenAt(5).Add(time.Minute),
 			want: []want{{key: "revenue_zero/all", firing: true, value: 0}, {key: "revenue_drop/EUR", firing: true, value: 0}},
@@ -466,6 +467,7 @@ func TestWindowRules(t *testing.T) {
 			setup: func(t *testing.T, e *Engine) {
 				history(t, e, 5, 5000)
 				must(t, e.ObserveAggregate(rec(5, 0, 1, 0, func(r *aggregate.Record) { r.Events = 10 }), seenAt(5)))
+				must(t, e.ObserveAggregate(rec(5, 1, 1, 0, func(r *aggregate.Record) { r.Events = 10 }), seenAt(5)))
 			},
 			now:  seenAt(5).Add(time.Minute),
 			want: []want{{key: "revenue_zero/all", firing: false}},
@@ -525,6 +527,39 @@ func TestWindowRules(t *testing.T) {
 }
 
 // An upsert that heals a settled window turns its verdict back to healthy.
+// TestWindowWaitsForItsPartitions: a window one partition has not sent yet
+// (its worker lags the others) is not judged on the partitions that did; it
+// is once the last arrives, and after three settle delays without it.
+func TestWindowWaitsForItsPartitions(t *testing.T) {
+	setup := func() *Engine {
+		e := newEngine(t, DefaultConfig())
+		history(t, e, 10, 100000)
+		must(t, e.ObserveAggregate(rec(10, 0, 1, 40000), seenAt(10)))
+		return e
+	}
+	e := setup()
+	settled := seenAt(10).Add(time.Minute) // the default settle delay is one window
+	r, _ := find(e.Evaluate(settled), "revenue_drop/EUR")
+	if r.Firing || r.WindowStart != t0.Add(9*time.Minute) {
+		t.Fatalf("judged %v – %v (value %v, firing %v); want window 9, the newest with both partitions", r.WindowStart, r.WindowEnd, r.Value, r.Firing)
+	}
+	must(t, e.ObserveAggregate(rec(10, 1, 1, 60000), settled.Add(5*time.Second)))
+	r, _ = find(e.Evaluate(settled.Add(6*time.Second)), "revenue_drop/EUR")
+	if r.Firing || r.WindowStart != t0.Add(10*time.Minute) || r.Value != 100000 {
+		t.Fatalf("judged %v (value %v, firing %v); want window 10 whole, 100000, quiet", r.WindowStart, r.Value, r.Firing)
+	}
+
+	e = setup() // partition 1 never sends window 10
+	r, _ = find(e.Evaluate(seenAt(10).Add(3*time.Minute-time.Second)), "revenue_drop/EUR")
+	if r.WindowStart != t0.Add(9*time.Minute) {
+		t.Fatalf("judged window %v before three settle delays; want 9", r.WindowStart)
+	}
+	r, _ = find(e.Evaluate(seenAt(10).Add(3*time.Minute)), "revenue_drop/EUR")
+	if r.WindowStart != t0.Add(10*time.Minute) || !r.Firing || r.Value != 40000 {
+		t.Fatalf("after three settle delays: window %v, value %v, firing %v; want window 10 judged on what came (40000, firing)", r.WindowStart, r.Value, r.Firing)
+	}
+}
+
 func TestUpsertHealsVerdict(t *testing.T) {
 	e := newEngine(t, DefaultConfig())
 	history(t, e, 10, 100000)

@@ -42,11 +42,32 @@ func (j judged) result(rule, dim, title string, firing bool) Result {
 		WindowStart: j.start, WindowEnd: j.end}
 }
 
-// newestSettled returns the window the window rules judge at now.
+// partialWait is how many settle delays in all a window missing a
+// partition's record waits before it is judged anyway.
+const partialWait = 3
+
+// newestSettled returns the window the window rules judge at now. A window
+// is settled once the settle delay has passed since its first record and
+// it holds a record from every source partition seen in the windows held;
+// one still missing a partition is judged only after partialWait settle
+// delays. Partitions emit a window when their own watermark passes it, and
+// one worker lagging behind the others (a checkpoint, a loaded machine)
+// would otherwise have a window judged on part of its partitions: a
+// revenue "drop" of a third on a healthy stack. A partition that had no
+// event in the window never sends one, hence the bound.
 func (e *Engine) newestSettled(now time.Time) (judged, bool) {
+	partitions := map[int32]bool{}
+	for _, w := range e.windows {
+		for p := range w.parts {
+			partitions[p] = true
+		}
+	}
 	var ws []*window
 	for _, w := range e.windows {
 		settle := e.cfg.settle(time.Duration(w.end-w.start) * time.Millisecond)
+		if len(w.parts) < len(partitions) {
+			settle *= partialWait
+		}
 		if !w.firstSeen.Add(settle).After(now) {
 			ws = append(ws, w)
 		}
