@@ -21,7 +21,7 @@ var dispatcherFields = fieldFlags{
 	"Lookback": "lookback", "WindowSize": "window", "SettleDelay": "settle-delay", "BaselineWindows": "baseline-windows",
 	"DLQBucket": "dlq-bucket", "WarmupBuckets": "warmup-buckets", "DLQSpikeFloor": "dlq-spike-floor",
 	"DLQSpikeMultiple": "dlq-spike-multiple", "LateFloor": "late-floor", "LateMultiple": "late-multiple",
-	"RevenueMADK": "revenue-mad-k", "RevenueMinDrop": "revenue-min-drop", "RevenueMinHistory": "revenue-min-history",
+	"RevenueMADK": "revenue-mad-k", "RevenueMinDrop": "revenue-min-drop", "RevenueMinHistory": "revenue-min-history", "RevenueDropWindows": "revenue-drop-windows",
 	"ZeroRevenueMinEvents": "zero-revenue-min-events", "PaymentFailureRatio": "payment-failure-ratio",
 	"PaymentMinOrders": "payment-min-orders", "StallWindows": "stall-windows",
 }
@@ -97,6 +97,7 @@ offsets, as streamlab_consumer_group_lag_messages and _seconds.`,
 	fs.Float64Var(&r.LateMultiple, "late-multiple", d.Rules.LateMultiple, "and a share of the input above this multiple of the baseline share")
 	fs.Float64Var(&r.RevenueMADK, "revenue-mad-k", d.Rules.RevenueMADK, "revenue drop band: median − k × 1.4826 × MAD")
 	fs.Float64Var(&r.RevenueMinDrop, "revenue-min-drop", d.Rules.RevenueMinDrop, "and at least this fraction below the median")
+	fs.IntVar(&r.RevenueDropWindows, "revenue-drop-windows", d.Rules.RevenueDropWindows, "revenue_drop fires when this many settled windows in a row are below the band (1 = single windows)")
 	fs.IntVar(&r.RevenueMinHistory, "revenue-min-history", d.Rules.RevenueMinHistory, "settled windows the revenue rules need before they judge")
 	fs.Int64Var(&r.ZeroRevenueMinEvents, "zero-revenue-min-events", d.Rules.ZeroRevenueMinEvents, "zero revenue alerts only with at least this many events in the window")
 	fs.Float64Var(&r.PaymentFailureRatio, "payment-failure-ratio", d.Rules.PaymentFailureRatio, "payment failures / orders above this alert")

@@ -44,7 +44,7 @@ func TestConfigValidate(t *testing.T) {
 		{"negative connect timeout", with(func(c *Config) { c.Retry.Timeout = -time.Second }), "Retry: timeout must not be negative"},
 		{"zero lag interval", with(func(c *Config) { c.LagInterval = 0 }), "LagInterval must be positive"},
 		{"bad rule", with(func(c *Config) { c.Rules.RevenueMinDrop = 3 }), "RevenueMinDrop must be between 0 and 1"},
-		{"short lookback", with(func(c *Config) { c.Rules.Lookback = 5 * time.Minute }), "Lookback 5m0s is shorter than the history the rules use, 18m0s"},
+		{"short lookback", with(func(c *Config) { c.Rules.Lookback = 5 * time.Minute }), "Lookback 5m0s is shorter than the history the rules use, 19m0s"},
 		{"zero floor multiple", with(func(c *Config) { c.Rules.DLQSpikeMultiple = 0 }), "DLQSpikeMultiple must be at least 1"},
 		{"warm-up past the baseline", with(func(c *Config) { c.Rules.WarmupBuckets = 16 }), "WarmupBuckets must be between 1 and BaselineWindows (15)"},
 		{"empty broker", with(func(c *Config) { c.Brokers = []string{" "} }), "Brokers must not contain an empty address"},

@@ -285,7 +285,9 @@ func TestSpikeRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
 			if cfg == (Config{}) {
-				cfg = DefaultConfig()
+				// These cases judge the band on single windows;
+				// TestRevenueDropNeedsWindowsInARow covers the default.
+				cfg = withCfg(func(c *Config) { c.RevenueDropWindows = 1 })
 			}
 			f := &feed{e: newEngine(t, cfg)}
 			tc.setup(f)
@@ -435,7 +437,7 @@ func TestWindowRules(t *testing.T) {
 		},
 		{
 			name: "settle delay is configurable",
-			cfg:  withCfg(func(c *Config) { c.SettleDelay = 10 * time.Second }),
+			cfg:  withCfg(func(c *Config) { c.SettleDelay, c.RevenueDropWindows = 10*time.Second, 1 }),
 			setup: func(t *testing.T, e *Engine) {
 				history(t, e, 10, 100000)
 				must(t, e.ObserveAggregate(rec(10, 0, 1, 0), seenAt(10)))
@@ -517,7 +519,9 @@ func TestWindowRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
 			if cfg == (Config{}) {
-				cfg = DefaultConfig()
+				// These cases judge the band on single windows;
+				// TestRevenueDropNeedsWindowsInARow covers the default.
+				cfg = withCfg(func(c *Config) { c.RevenueDropWindows = 1 })
 			}
 			e := newEngine(t, cfg)
 			tc.setup(t, e)
@@ -532,7 +536,7 @@ func TestWindowRules(t *testing.T) {
 // is once the last arrives, and after three settle delays without it.
 func TestWindowWaitsForItsPartitions(t *testing.T) {
 	setup := func() *Engine {
-		e := newEngine(t, DefaultConfig())
+		e := newEngine(t, withCfg(func(c *Config) { c.RevenueDropWindows = 1 }))
 		history(t, e, 10, 100000)
 		must(t, e.ObserveAggregate(rec(10, 0, 1, 40000), seenAt(10)))
 		return e
@@ -560,8 +564,38 @@ func TestWindowWaitsForItsPartitions(t *testing.T) {
 	}
 }
 
-func TestUpsertHealsVerdict(t *testing.T) {
+// TestRevenueDropNeedsWindowsInARow: with the default, one window far
+// below the baseline is not an alert (a few orders of very unequal amounts
+// make such windows on a healthy stack); two in a row are, and the next
+// window back in the band resolves it.
+func TestRevenueDropNeedsWindowsInARow(t *testing.T) {
 	e := newEngine(t, DefaultConfig())
+	history(t, e, 10, 100000)
+	for _, p := range []int32{0, 1} {
+		must(t, e.ObserveAggregate(rec(10, p, 1, 10000), seenAt(10)))
+	}
+	r, _ := find(e.Evaluate(seenAt(10).Add(time.Minute)), "revenue_drop/EUR")
+	if r.Firing || r.Value != 20000 {
+		t.Fatalf("one low window: firing %v, value %v; want a quiet verdict on 20000: %s", r.Firing, r.Value, r.Summary)
+	}
+	for _, p := range []int32{0, 1} {
+		must(t, e.ObserveAggregate(rec(11, p, 1, 15000), seenAt(11)))
+	}
+	r, _ = find(e.Evaluate(seenAt(11).Add(time.Minute)), "revenue_drop/EUR")
+	if !r.Firing || r.Value != 30000 || !strings.Contains(r.Summary, "(the window before: EUR 200.00)") ||
+		!strings.Contains(r.Summary, "in 2 windows in a row") {
+		t.Fatalf("two low windows in a row: firing %v, value %v; want firing on 30000: %s", r.Firing, r.Value, r.Summary)
+	}
+	for _, p := range []int32{0, 1} {
+		must(t, e.ObserveAggregate(rec(12, p, 1, 50000), seenAt(12)))
+	}
+	if r, _ = find(e.Evaluate(seenAt(12).Add(time.Minute)), "revenue_drop/EUR"); r.Firing {
+		t.Fatalf("back in the band: still firing: %s", r.Summary)
+	}
+}
+
+func TestUpsertHealsVerdict(t *testing.T) {
+	e := newEngine(t, withCfg(func(c *Config) { c.RevenueDropWindows = 1 }))
 	history(t, e, 10, 100000)
 	must(t, e.ObserveAggregate(rec(10, 0, 1, 0), seenAt(10)))
 	must(t, e.ObserveAggregate(rec(10, 1, 1, 0), seenAt(10)))

@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -78,7 +79,7 @@ func (e *Engine) newestSettled(now time.Time) (judged, bool) {
 	sort.Slice(ws, func(i, j int) bool { return ws[i].start < ws[j].start })
 	n := len(ws) - 1
 	j := judged{cur: ws[n].totals(), start: time.UnixMilli(ws[n].start).UTC(), end: time.UnixMilli(ws[n].end).UTC()}
-	for _, w := range ws[max(0, n-e.cfg.BaselineWindows):n] {
+	for _, w := range ws[max(0, n-e.cfg.BaselineWindows-(e.cfg.RevenueDropWindows-1)):n] {
 		j.hist = append(j.hist, w.totals())
 	}
 	return j, true
@@ -96,12 +97,17 @@ func (e *Engine) windowRules(now time.Time) []Result {
 	return append(out, e.paymentFailures(j))
 }
 
-// revenueDrop judges every currency against a robust band around its
-// trailing median; no verdict before RevenueMinHistory windows.
+// revenueDrop judges every currency: it fires when each of the newest
+// RevenueDropWindows settled windows is below a robust band around the
+// median of the windows before them; no verdict before RevenueMinHistory
+// of those.
 func (e *Engine) revenueDrop(j judged) []Result {
-	if len(j.hist) < e.cfg.RevenueMinHistory {
+	runs := e.cfg.RevenueDropWindows - 1 // judged windows before j.cur
+	if len(j.hist)-runs < e.cfg.RevenueMinHistory {
 		return nil
 	}
+	before := j.hist[len(j.hist)-runs:]
+	j.hist = j.hist[:len(j.hist)-runs]
 	currencies := map[string]bool{}
 	for _, t := range append([]totals{j.cur}, j.hist...) {
 		for c := range t.revenue {
@@ -122,13 +128,18 @@ func (e *Engine) revenueDrop(j judged) []Result {
 		m, spread := median(xs), mad(xs)
 		thr := min(m-e.cfg.RevenueMADK*1.4826*spread, m*(1-e.cfg.RevenueMinDrop))
 		v := float64(j.cur.revenue[c])
-		r := j.result(RevenueDrop, c, "Revenue drop: "+c, m > 0 && v < thr)
+		firing := m > 0 && v < thr
+		for _, b := range before {
+			firing = firing && float64(b.revenue[c]) < thr
+		}
+		r := j.result(RevenueDrop, c, "Revenue drop: "+c, firing)
 		r.Value, r.Baseline, r.Threshold = v, m, thr
 		r.ValueText = money(c, v)
 		r.BaselineText = fmt.Sprintf("%s (median of %d windows)", money(c, m), len(j.hist))
 		r.ThresholdText = "below " + money(c, max(thr, 0))
-		r.Summary = fmt.Sprintf("%s revenue %s in the window %s; the median of the %d windows before it is %s (MAD %s); alert below %s.",
-			c, money(c, v), j.span(), len(j.hist), money(c, m), money(c, spread), money(c, max(thr, 0)))
+		r.Summary = fmt.Sprintf("%s revenue %s in the window %s%s; the median of the %d windows before %s is %s (MAD %s); alert below %s%s.",
+			c, money(c, v), j.span(), beforeText(c, before), len(j.hist), map[bool]string{true: "it", false: "them"}[runs == 0],
+			money(c, m), money(c, spread), money(c, max(thr, 0)), map[bool]string{true: "", false: fmt.Sprintf(" in %d windows in a row", runs+1)}[runs == 0])
 		out = append(out, r)
 	}
 	return out
@@ -189,4 +200,16 @@ func (e *Engine) paymentFailures(j judged) Result {
 	r.Summary = fmt.Sprintf("%d payment failures in %d orders (%s) in the window %s; alert above %s with at least %d orders.",
 		j.cur.failures, j.cur.orders, pct(ratio), j.span(), pct(e.cfg.PaymentFailureRatio), e.cfg.PaymentMinOrders)
 	return r
+}
+
+// beforeText lists the revenue of the judged windows before the newest.
+func beforeText(c string, before []totals) string {
+	if len(before) == 0 {
+		return ""
+	}
+	parts := make([]string, len(before))
+	for i, b := range before {
+		parts[i] = money(c, float64(b.revenue[c]))
+	}
+	return " (the window before: " + strings.Join(parts, ", ") + ")"
 }
