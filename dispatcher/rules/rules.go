@@ -257,7 +257,7 @@ func (e *Engine) Evaluate(now time.Time) []Result {
 // and its baseline, measured from the data (not the clock) so a stalled
 // pipeline keeps its history.
 func (e *Engine) pruneWindows() {
-	keep := int64(e.cfg.BaselineWindows+4)*e.windowMs + e.cfg.settle(time.Duration(e.windowMs)*time.Millisecond).Milliseconds()
+	keep := int64(e.cfg.BaselineWindows+e.cfg.RevenueDropWindows+3)*e.windowMs + e.cfg.settle(time.Duration(e.windowMs)*time.Millisecond).Milliseconds()
 	for s, w := range e.windows {
 		if w.end < e.maxEnd-keep {
 			delete(e.windows, s)

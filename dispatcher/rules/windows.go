@@ -137,9 +137,13 @@ func (e *Engine) revenueDrop(j judged) []Result {
 		r.ValueText = money(c, v)
 		r.BaselineText = fmt.Sprintf("%s (median of %d windows)", money(c, m), len(j.hist))
 		r.ThresholdText = "below " + money(c, max(thr, 0))
+		subject, inARow := "it", ""
+		if runs > 0 {
+			subject, inARow = "them", fmt.Sprintf(" in %d windows in a row", runs+1)
+		}
 		r.Summary = fmt.Sprintf("%s revenue %s in the window %s%s; the median of the %d windows before %s is %s (MAD %s); alert below %s%s.",
-			c, money(c, v), j.span(), beforeText(c, before), len(j.hist), map[bool]string{true: "it", false: "them"}[runs == 0],
-			money(c, m), money(c, spread), money(c, max(thr, 0)), map[bool]string{true: "", false: fmt.Sprintf(" in %d windows in a row", runs+1)}[runs == 0])
+			c, money(c, v), j.span(), beforeText(c, before), len(j.hist), subject,
+			money(c, m), money(c, spread), money(c, max(thr, 0)), inARow)
 		out = append(out, r)
 	}
 	return out
@@ -211,5 +215,9 @@ func beforeText(c string, before []totals) string {
 	for i, b := range before {
 		parts[i] = money(c, float64(b.revenue[c]))
 	}
-	return " (the window before: " + strings.Join(parts, ", ") + ")"
+	label := " (the window before: "
+	if len(before) > 1 {
+		label = " (the windows before, oldest first: "
+	}
+	return label + strings.Join(parts, ", ") + ")"
 }
