@@ -164,6 +164,7 @@ func (k *kafkaIO) watch(ctx context.Context, plans []plan, out chan<- delivery) 
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers: k.brokers, Topic: pl.topic, Partition: pl.partition, Dialer: k.dialer,
 			MinBytes: 1, MaxBytes: 10 << 20, MaxWait: kafkaio.FetchMaxWait,
+			ErrorLogger: kafkaio.ReaderLog(k.log.With("topic", pl.topic, "partition", pl.partition)),
 		})
 		if err := r.SetOffset(pl.start); err != nil {
 			r.Close()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -265,7 +264,7 @@ func (w *worker) openReader() *kafka.Reader {
 		QueueCapacity:  max(4096, 2*cfg.MaxBatch),
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: time.Second,
-		ErrorLogger:    &readerLog{log: w.log},
+		ErrorLogger:    kafkaio.ReaderLog(w.log),
 	})
 	start := w.next
 	if start < 0 {
@@ -519,28 +518,4 @@ func (w *worker) addTimes() {
 			w.times[a] = 0
 		}
 	}
-}
-
-// readerLog reports what the partition reader's own retry loop meets: it
-// reconnects and retries on its own and never returns those errors, so
-// without this a reader that cannot fetch (a broker answering too late, a
-// partition without a leader) stalls its partition in silence. One warning
-// per kind of error (kafka-go's format string) in a row; repeats go to
-// debug.
-type readerLog struct {
-	log  *slog.Logger
-	mu   sync.Mutex
-	last string
-}
-
-func (l *readerLog) Printf(format string, args ...any) {
-	l.mu.Lock()
-	repeat := format == l.last
-	l.last = format
-	l.mu.Unlock()
-	level := slog.LevelWarn
-	if repeat {
-		level = slog.LevelDebug
-	}
-	l.log.Log(context.Background(), level, "kafka reader: "+fmt.Sprintf(format, args...)+"; it retries on its own")
 }

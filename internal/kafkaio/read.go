@@ -3,6 +3,8 @@ package kafkaio
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -70,3 +72,31 @@ func Offsets(ctx context.Context, brokers []string, topic string, partition int)
 // fetch 0.5 s and leaves its answer a second; closing a reader waits for
 // at most that one fetch.
 const FetchMaxWait = 1500 * time.Millisecond
+
+// ReaderLog is the ErrorLogger of a long-lived partition reader. kafka-go's
+// Reader retries on its own (reconnecting, re-reading offsets) and never
+// returns those errors, so without it a reader that cannot fetch (a broker
+// answering too late, a partition without a leader) stalls its partition in
+// silence. It logs one warning per kind of error (kafka-go's format string)
+// in a row; repeats go to debug.
+func ReaderLog(log *slog.Logger) kafka.Logger {
+	return &readerLog{log: log}
+}
+
+type readerLog struct {
+	log  *slog.Logger
+	mu   sync.Mutex // the reader logs from its own goroutine
+	last string
+}
+
+func (l *readerLog) Printf(format string, args ...any) {
+	l.mu.Lock()
+	repeat := format == l.last
+	l.last = format
+	l.mu.Unlock()
+	level := slog.LevelWarn
+	if repeat {
+		level = slog.LevelDebug
+	}
+	l.log.Log(context.Background(), level, "kafka reader: "+fmt.Sprintf(format, args...)+"; it retries on its own")
+}

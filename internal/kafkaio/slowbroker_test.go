@@ -2,7 +2,9 @@ package kafkaio_test
 
 import (
 	"context"
+	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -83,5 +85,19 @@ func TestReaderToleratesASlowBroker(t *testing.T) {
 	}
 	if !fetchWithin(t, brokers, topics.Raw, kafkaio.FetchMaxWait, 20*time.Second) {
 		t.Errorf("a reader with MaxWait %s read nothing in 20 s from a broker answering 400 ms late", kafkaio.FetchMaxWait)
+	}
+}
+
+// TestReaderLogOncePerKind: the first error of a kind is a warning, its
+// repeats are debug, and another kind warns again.
+func TestReaderLogOncePerKind(t *testing.T) {
+	var b strings.Builder
+	l := kafkaio.ReaderLog(slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	l.Printf("timeout reading partition %d", 0)
+	l.Printf("timeout reading partition %d", 0)
+	l.Printf("not leader for partition %d", 0)
+	got := b.String()
+	if strings.Count(got, "level=WARN") != 2 || strings.Count(got, "level=DEBUG") != 1 {
+		t.Fatalf("want WARN, DEBUG, WARN:\n%s", got)
 	}
 }
