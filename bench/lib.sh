@@ -62,7 +62,8 @@ check_setup() {
 	OUT=$WORK/$name.md
 	KAFKA_DIR=$WORK/kafka
 	trap check_cleanup EXIT
-	trap 'exit 130' INT TERM
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 
 	echo "== building streamlab, benchtool and the Kafka Streams jar" >&2
 	(cd "$ROOT" && go build -o "$WORK/bin/streamlab" . && go build -o "$WORK/bin/benchtool" ./bench/benchtool)

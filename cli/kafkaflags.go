@@ -96,8 +96,9 @@ func (c *connectFlags) register(fs *pflag.FlagSet, server string) {
 		fmt.Sprintf("how long to keep retrying while %s is not reachable yet (%s); 0 = until stopped", server, why))
 }
 
-// kafkaConnection is what every role that talks to Kafka reads first: the
-// broker list and the retry policy, either wrong being a usage error.
+// kafkaConnection is what the roles that connect to Kafka under one retry
+// policy read first: the broker list and the policy, either wrong being a
+// usage error.
 func kafkaConnection(k *kafkaFlags, c *connectFlags) ([]string, retry.Policy, error) {
 	brokers, err := k.brokerList()
 	if err != nil {

@@ -76,12 +76,12 @@ func client(b string) *kafka.Client {
 	return &kafka.Client{Addr: kafka.TCP(strings.Split(b, ",")...), Timeout: 30 * time.Second}
 }
 
-// endOffsets returns the log end offset of every partition of topic. Like
-// the roles, it retries transient errors (a partition without a leader
-// right after a broker restart, a reset connection on a loaded machine)
+// endOffsets returns the log end offset of every partition of topic. It
+// retries transient errors (a partition without a leader or a broker still
+// loading right after a restart, a reset connection on a loaded machine)
 // until ctx ends: a test's own reads must not be what flakes.
 func endOffsets(ctx context.Context, b, topic string, partitions int) (map[int]int64, error) {
-	return retry.Do(ctx, retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second}, nil, "end offsets of "+topic, kafkaio.Transient,
+	return retry.Do(ctx, retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second}, nil, "end offsets of "+topic, kafkaio.TransientOrLoading,
 		func(ctx context.Context) (map[int]int64, error) {
 			return kafkaio.EndOffsets(ctx, strings.Split(b, ","), topic, partitions)
 		})
@@ -90,7 +90,7 @@ func endOffsets(ctx context.Context, b, topic string, partitions int) (map[int]i
 // committedOffsets returns the group's committed offset per partition (-1
 // when nothing is committed yet), retrying transient errors like endOffsets.
 func committedOffsets(ctx context.Context, b, group, topic string, partitions int) (map[int]int64, error) {
-	return retry.Do(ctx, retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second}, nil, "committed offsets of "+group, kafkaio.Transient,
+	return retry.Do(ctx, retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second}, nil, "committed offsets of "+group, kafkaio.TransientOrLoading,
 		func(ctx context.Context) (map[int]int64, error) {
 			return kafkaio.CommittedOffsets(ctx, strings.Split(b, ","), group, topic, partitions)
 		})

@@ -55,10 +55,11 @@ type Config struct {
 	// RevenueDropWindows: revenue_drop fires when this many settled
 	// windows in a row are below the band of the windows before them. A
 	// currency's revenue per window is a sum of few orders of very unequal
-	// amounts: single windows at a fifth of the median happen on a healthy
+	// amounts: single windows below half the median happen on a healthy
 	// stack (2 in 5 439 judgments of generated traffic with 2-second
 	// windows, 1 in 1 026 with the default minute), two in a row did not
-	// (0 in both). Default 2; at least 1 (1 = judge single windows).
+	// (0 in both). The windows must be consecutive. Default 2; between 1
+	// (judge single windows) and BaselineWindows.
 	RevenueDropWindows int
 	// RevenueMinHistory is how many settled windows revenue_drop and
 	// revenue_zero need before they judge. Default 5; at most
@@ -135,7 +136,8 @@ func (c Config) Validate() error {
 	check(!(c.LateMultiple >= 1), "LateMultiple", "must be at least 1, got %g", c.LateMultiple)
 	check(!(c.RevenueMADK >= 0), "RevenueMADK", "must not be negative, got %g", c.RevenueMADK)
 	check(!(c.RevenueMinDrop >= 0 && c.RevenueMinDrop <= 1), "RevenueMinDrop", "must be between 0 and 1, got %g", c.RevenueMinDrop)
-	check(c.RevenueDropWindows < 1, "RevenueDropWindows", "must be at least 1, got %d", c.RevenueDropWindows)
+	check(c.RevenueDropWindows < 1 || c.RevenueDropWindows > c.BaselineWindows, "RevenueDropWindows",
+		"must be between 1 and BaselineWindows (%d), got %d", c.BaselineWindows, c.RevenueDropWindows)
 	check(c.RevenueMinHistory < 1 || c.RevenueMinHistory > c.BaselineWindows, "RevenueMinHistory",
 		"must be between 1 and BaselineWindows (%d), got %d", c.BaselineWindows, c.RevenueMinHistory)
 	check(c.ZeroRevenueMinEvents < 1, "ZeroRevenueMinEvents", "must be at least 1, got %d", c.ZeroRevenueMinEvents)
@@ -196,6 +198,7 @@ func plural(n int, noun string) string {
 	return strconv.Itoa(n) + " " + noun + "s"
 }
 
+// partialText is how long a window missing a partition's record waits.
 func partialText(d time.Duration) string {
 	if d == 0 {
 		return strconv.Itoa(partialWait) + " window lengths"

@@ -594,6 +594,21 @@ func TestRevenueDropNeedsWindowsInARow(t *testing.T) {
 	}
 }
 
+// TestRevenueDropRunIsConsecutive: two low windows with a window missing
+// between them are not two in a row.
+func TestRevenueDropRunIsConsecutive(t *testing.T) {
+	e := newEngine(t, DefaultConfig())
+	history(t, e, 10, 100000)
+	for _, w := range []int{10, 12} { // window 11 never came
+		for _, p := range []int32{0, 1} {
+			must(t, e.ObserveAggregate(rec(w, p, 1, 10000), seenAt(w)))
+		}
+	}
+	if r, _ := find(e.Evaluate(seenAt(12).Add(time.Minute)), "revenue_drop/EUR"); r.Firing || r.WindowStart != t0.Add(12*time.Minute) {
+		t.Fatalf("windows 10 and 12 low, 11 missing: judged %v, firing %v; want window 12, quiet: %s", r.WindowStart, r.Firing, r.Summary)
+	}
+}
+
 func TestUpsertHealsVerdict(t *testing.T) {
 	e := newEngine(t, withCfg(func(c *Config) { c.RevenueDropWindows = 1 }))
 	history(t, e, 10, 100000)

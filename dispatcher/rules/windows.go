@@ -29,10 +29,13 @@ func (w *window) totals() totals {
 	return t
 }
 
-// judged is the newest settled window and the settled windows before it.
+// judged is the newest settled window and the settled windows before it:
+// hist holds up to BaselineWindows of them, the baseline of the window
+// rules; long also holds the RevenueDropWindows-1 before those, which
+// revenue_drop judges with the newest against the windows before them all.
 type judged struct {
 	cur        totals
-	hist       []totals
+	hist, long []totals
 	start, end time.Time
 }
 
@@ -80,8 +83,9 @@ func (e *Engine) newestSettled(now time.Time) (judged, bool) {
 	n := len(ws) - 1
 	j := judged{cur: ws[n].totals(), start: time.UnixMilli(ws[n].start).UTC(), end: time.UnixMilli(ws[n].end).UTC()}
 	for _, w := range ws[max(0, n-e.cfg.BaselineWindows-(e.cfg.RevenueDropWindows-1)):n] {
-		j.hist = append(j.hist, w.totals())
+		j.long = append(j.long, w.totals())
 	}
+	j.hist = j.long[max(0, len(j.long)-e.cfg.BaselineWindows):]
 	return j, true
 }
 
@@ -103,11 +107,22 @@ func (e *Engine) windowRules(now time.Time) []Result {
 // of those.
 func (e *Engine) revenueDrop(j judged) []Result {
 	runs := e.cfg.RevenueDropWindows - 1 // judged windows before j.cur
-	if len(j.hist)-runs < e.cfg.RevenueMinHistory {
+	if len(j.long)-runs < e.cfg.RevenueMinHistory {
 		return nil
 	}
-	before := j.hist[len(j.hist)-runs:]
-	j.hist = j.hist[:len(j.hist)-runs]
+	before := j.long[len(j.long)-runs:]
+	j.hist = j.long[:len(j.long)-runs]
+	// A run is consecutive windows: two low windows around a gap (an
+	// outage, a window still waiting for a partition) are not two in a
+	// row.
+	consecutive := true
+	for i, b := range before {
+		next := j.cur
+		if i+1 < len(before) {
+			next = before[i+1]
+		}
+		consecutive = consecutive && b.end == next.start
+	}
 	currencies := map[string]bool{}
 	for _, t := range append([]totals{j.cur}, j.hist...) {
 		for c := range t.revenue {
@@ -128,7 +143,7 @@ func (e *Engine) revenueDrop(j judged) []Result {
 		m, spread := median(xs), mad(xs)
 		thr := min(m-e.cfg.RevenueMADK*1.4826*spread, m*(1-e.cfg.RevenueMinDrop))
 		v := float64(j.cur.revenue[c])
-		firing := m > 0 && v < thr
+		firing := consecutive && m > 0 && v < thr
 		for _, b := range before {
 			firing = firing && float64(b.revenue[c]) < thr
 		}

@@ -17,12 +17,7 @@ import (
 // is reported as transient by brokers (it may have just been created), so
 // roles check that their topics exist once at start, where a missing one is
 // a permanent error naming the fix.
-//
-// UNKNOWN_SERVER_ERROR counts as transient too: a KRaft broker answers
-// ListOffsets with it for a few seconds after a restart, while it is still
-// loading its logs (seen in CI 8 s after the broker came back). A retry
-// is bounded by the policy's Timeout, so one that persists still stops the
-// role with the broker's error.
+
 func Transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
@@ -31,7 +26,7 @@ func Transient(err error) bool {
 	if errors.As(err, &kerr) {
 		// kafka-go's Client reports a broker it cannot dial as Broker Not
 		// Available (not Temporary in kafka-go): the broker is not up yet.
-		return kerr.Temporary() || kerr == kafka.BrokerNotAvailable || kerr == kafka.Unknown
+		return kerr.Temporary() || kerr == kafka.BrokerNotAvailable
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
@@ -52,4 +47,14 @@ func Transient(err error) bool {
 		return true
 	}
 	return false
+}
+
+// TransientOrLoading is Transient, and also UNKNOWN_SERVER_ERROR, which a
+// KRaft broker answers ListOffsets with for a few seconds after a restart
+// while it loads its logs (seen in CI 8 s after the broker came back). Only
+// for retries bounded in time (a timeout or a deadline): a persistent
+// unknown error is a real failure, and the roles' unbounded retries (the
+// processor's, once running) must stop on it rather than loop.
+func TransientOrLoading(err error) bool {
+	return Transient(err) || errors.Is(err, kafka.Unknown)
 }

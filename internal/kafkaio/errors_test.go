@@ -28,7 +28,7 @@ func TestTransient(t *testing.T) {
 		// What kafka-go's Client returns for a broker it cannot dial:
 		{fmt.Errorf("kafka.(*Client).CreateTopics: %w", kafka.BrokerNotAvailable), true},
 		{kafka.UnknownTopicOrPartition, true},                      // just created: see the doc comment
-		{fmt.Errorf("end offset of t/0: %w", kafka.Unknown), true}, // a broker still loading after a restart
+		{fmt.Errorf("end offset of t/0: %w", kafka.Unknown), false}, // see TransientOrLoading
 		{kafka.MessageSizeTooLarge, false},
 		{kafka.TopicAuthorizationFailed, false},
 		{kafka.InvalidTopic, false},
@@ -41,6 +41,22 @@ func TestTransient(t *testing.T) {
 	} {
 		if got := Transient(tc.err); got != tc.want {
 			t.Errorf("Transient(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestTransientOrLoading(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("end offset of t/0: %w", kafka.Unknown), true}, // a broker still loading after a restart
+		{kafka.LeaderNotAvailable, true},
+		{kafka.TopicAuthorizationFailed, false},
+		{nil, false},
+	} {
+		if got := TransientOrLoading(tc.err); got != tc.want {
+			t.Errorf("TransientOrLoading(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
 }

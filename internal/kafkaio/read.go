@@ -77,26 +77,33 @@ const FetchMaxWait = 1500 * time.Millisecond
 // Reader retries on its own (reconnecting, re-reading offsets) and never
 // returns those errors, so without it a reader that cannot fetch (a broker
 // answering too late, a partition without a leader) stalls its partition in
-// silence. It logs one warning per kind of error (kafka-go's format string)
-// in a row; repeats go to debug.
+// silence. Each kind of message (kafka-go's format string) is a warning at
+// most once a minute, so a stall shows at once, a long one shows again, and
+// two alternating errors do not flood the log; the rest goes to debug.
 func ReaderLog(log *slog.Logger) kafka.Logger {
-	return &readerLog{log: log}
+	return &readerLog{log: log, warned: map[string]time.Time{}}
 }
 
+// readerLogEvery is how often one kind of reader message is a warning.
+const readerLogEvery = time.Minute
+
 type readerLog struct {
-	log  *slog.Logger
-	mu   sync.Mutex // the reader logs from its own goroutine
-	last string
+	log    *slog.Logger
+	mu     sync.Mutex // the reader logs from its own goroutine
+	warned map[string]time.Time
 }
 
 func (l *readerLog) Printf(format string, args ...any) {
+	now := time.Now()
 	l.mu.Lock()
-	repeat := format == l.last
-	l.last = format
-	l.mu.Unlock()
-	level := slog.LevelWarn
-	if repeat {
-		level = slog.LevelDebug
+	warn := now.Sub(l.warned[format]) >= readerLogEvery
+	if warn {
+		l.warned[format] = now
 	}
-	l.log.Log(context.Background(), level, "kafka reader: "+fmt.Sprintf(format, args...)+"; it retries on its own")
+	l.mu.Unlock()
+	level := slog.LevelDebug
+	if warn {
+		level = slog.LevelWarn
+	}
+	l.log.Log(context.Background(), level, "kafka reader: "+fmt.Sprintf(format, args...))
 }
