@@ -27,7 +27,7 @@ func TestTransient(t *testing.T) {
 		{kafka.RequestTimedOut, true},
 		// What kafka-go's Client returns for a broker it cannot dial:
 		{fmt.Errorf("kafka.(*Client).CreateTopics: %w", kafka.BrokerNotAvailable), true},
-		{kafka.UnknownTopicOrPartition, true},                      // just created: see the doc comment
+		{kafka.UnknownTopicOrPartition, true},                       // just created: see the doc comment
 		{fmt.Errorf("end offset of t/0: %w", kafka.Unknown), false}, // see TransientOrLoading
 		{kafka.MessageSizeTooLarge, false},
 		{kafka.TopicAuthorizationFailed, false},
