@@ -12,35 +12,16 @@ import (
 	"reflect"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/streamlab/streamlab/internal/aggregate"
 )
 
-// record is the aggregate record of brief §7 as both implementations write it.
-type record struct {
-	SchemaVersion   int              `json:"schema_version"`
-	WindowStart     string           `json:"window_start"`
-	WindowEnd       string           `json:"window_end"`
-	SourcePartition int32            `json:"source_partition"`
-	Revision        int64            `json:"revision"`
-	Events          int64            `json:"events"`
-	EventsByType    map[string]int64 `json:"events_by_type"`
-	Users           int64            `json:"users"`
-	Sessions        int64            `json:"sessions"`
-	Orders          int64            `json:"orders"`
-	RevenueMinor    map[string]int64 `json:"revenue_minor"`
-	Refunds         int64            `json:"refunds"`
-	RefundedMinor   map[string]int64 `json:"refunded_minor"`
-	PaymentFailures int64            `json:"payment_failures"`
-	Funnel          map[string]int64 `json:"funnel"`
-	ProductViews    map[string]int64 `json:"product_views"`
-	LateAccepted    int64            `json:"late_accepted"`
-	Duplicates      int64            `json:"duplicates"`
-}
-
-func (r *record) key() string { return r.WindowStart + "/" + strconv.Itoa(int(r.SourcePartition)) }
+// record is the aggregate record both implementations write: the one the
+// processor encodes (internal/aggregate), decoded from either side's topic.
+type record = aggregate.Record
 
 // output is what one implementation wrote: the final (highest) revision of
 // every (window, partition) and its dead letters.
@@ -64,13 +45,13 @@ func readOutput(ctx context.Context, brokers, name, aggTopic, dlqTopic string) (
 			return fmt.Errorf("%s: aggregate at %s/%d@%d: %w", name, aggTopic, m.Partition, m.Offset, err)
 		}
 		o.emissions++
-		if old := o.finals[r.key()]; old == nil || r.Revision >= old.Revision {
-			o.finals[r.key()] = &r
+		if old := o.finals[r.Key()]; old == nil || r.Revision >= old.Revision {
+			o.finals[r.Key()] = &r
 		}
-		if p, seen := o.partitions[r.key()]; seen && p != m.Partition {
-			o.partitions[r.key()] = -1 // one key, several partitions: never equal to the other side's
+		if p, seen := o.partitions[r.Key()]; seen && p != m.Partition {
+			o.partitions[r.Key()] = -1 // one key, several partitions: never equal to the other side's
 		} else if !seen {
-			o.partitions[r.key()] = m.Partition
+			o.partitions[r.Key()] = m.Partition
 		}
 		return nil
 	})

@@ -11,8 +11,8 @@ func sampleOutput(name string) *output {
 		{WindowStart: "2026-01-01T00:00:00.000Z", SourcePartition: 0, Revision: 3, Events: 10, Duplicates: 1, RevenueMinor: map[string]int64{"EUR": 5}},
 		{WindowStart: "2026-01-01T00:00:00.000Z", SourcePartition: 1, Revision: 1, Events: 7},
 	} {
-		o.finals[r.key()] = r
-		o.partitions[r.key()] = i
+		o.finals[r.Key()] = r
+		o.partitions[r.Key()] = i
 	}
 	o.emissions = 5
 	o.bySource["0@4"], o.bySource["1@9"] = "late_event", "invalid_json"

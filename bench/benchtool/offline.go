@@ -44,7 +44,7 @@ func cmdOffline(args []string) error {
 	}
 	for i := 0; i < min(len(ra), len(rb)); i++ {
 		if !reflect.DeepEqual(normal(&ra[i]), normal(&rb[i])) {
-			fmt.Printf("emission %d (%s): %s\n", i, ra[i].key(), fieldDiff(&ra[i], &rb[i]))
+			fmt.Printf("emission %d (%s): %s\n", i, ra[i].Key(), fieldDiff(&ra[i], &rb[i]))
 			if bad++; bad > 10 {
 				break
 			}
